@@ -1,0 +1,93 @@
+# spanrelay — the only entry point: build, run, test, bench, deps.
+#
+#   make            build/spanrelay (and build/spanrelay-emit)
+#   make run        build and start the daemon on config/spanrelay.yaml
+#   make test       every suite: unit (plain and sanitized), integration, interop
+#   make asan       the same binaries under -fsanitize=address,undefined in build/asan
+#   make bench      the load benchmark (bench/)
+#   make deps       install missing Debian/npm packages (idempotent, silent when present)
+
+BUILD   ?= build
+SAN     ?=
+CC      ?= cc
+PKGS    := libuv libnghttp2 libprotobuf-c yaml-0.1 openssl zlib libzstd libcurl json-c
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g \
+               -DSPANRELAY_VERSION=\"$(VERSION)\"
+ifeq ($(SAN),1)
+CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS_SAN := -fsanitize=address,undefined
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+PROTOS    := $(shell cd proto && find . -name '*.proto' | sed 's|^\./||' | sort)
+GEN_DIR   := $(BUILD)/gen
+GEN_C     := $(PROTOS:%.proto=$(GEN_DIR)/%.pb-c.c)
+GEN_H     := $(PROTOS:%.proto=$(GEN_DIR)/%.pb-c.h)
+GEN_O     := $(GEN_C:%.c=%.o)
+
+MAIN_SRCS := daemon/main.c daemon/emit_main.c
+LIB_SRCS  := $(filter-out $(MAIN_SRCS),$(wildcard daemon/*.c))
+LIB_OBJS  := $(LIB_SRCS:daemon/%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+ALL_CFLAGS = $(CFLAGS_BASE) -I$(GEN_DIR) -Idaemon $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
+
+.PHONY: all run test asan unit bench deps clean fuzz
+.SECONDARY:
+
+all: $(BUILD)/spanrelay $(if $(wildcard daemon/emit_main.c),$(BUILD)/spanrelay-emit)
+
+$(GEN_DIR)/%.pb-c.c $(GEN_DIR)/%.pb-c.h: proto/%.proto
+	@mkdir -p $(GEN_DIR)
+	protoc-c --proto_path=proto --c_out=$(GEN_DIR) $<
+
+$(GEN_DIR)/%.pb-c.o: $(GEN_DIR)/%.pb-c.c $(GEN_H)
+	$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -c $< -o $@
+
+$(BUILD)/obj/%.o: daemon/%.c $(wildcard daemon/*.h) $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libspanrelay.a: $(LIB_OBJS) $(GEN_O)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/spanrelay: $(BUILD)/obj/main.o $(BUILD)/libspanrelay.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/spanrelay-emit: $(BUILD)/obj/emit_main.o $(BUILD)/libspanrelay.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libspanrelay.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(shell pkg-config --cflags check) -o $@ $< \
+	    $(BUILD)/libspanrelay.a $(ALL_LDFLAGS) $(PKG_LIBS) $(CHECK_LIBS)
+
+unit: all $(UNIT_BINS)
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 unit
+
+deps:
+	@scripts/deps.sh
+
+run: deps all
+	$(BUILD)/spanrelay -c config/spanrelay.yaml
+
+test: deps
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory asan
+	@tests/run.sh
+
+bench: deps all
+	@bench/run.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,101 @@
+/* config.h — spanrelay's configuration: defaults, the YAML file, OTEL_* environment.
+ *
+ * Precedence: built-in defaults < YAML file < environment < command line.
+ * Every error names the key, the line (for the file) and what was expected, e.g.
+ *   samplingRatio: must be a number in [0, 1], got "abc" at line 5
+ * The caller owns a struct config and frees it with config_free(). */
+#ifndef SPANRELAY_CONFIG_H
+#define SPANRELAY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum config_protocol { CONFIG_PROTOCOL_GRPC, CONFIG_PROTOCOL_HTTP_PROTOBUF };
+enum config_compression { CONFIG_COMPRESSION_NONE, CONFIG_COMPRESSION_GZIP, CONFIG_COMPRESSION_ZSTD };
+
+/* One key=value pair, decoded (percent-decoding applied). */
+struct config_kv {
+    char *key;
+    char *value;
+};
+
+struct config {
+    /* otel: — the same block as the Helm chart's values.yaml */
+    int enabled;                   /* otel.enabled, default 1; OTEL_SDK_DISABLED=true forces 0 */
+    char *endpoint;                /* otel.endpoint, default "" (no export) */
+    int endpoint_is_signal;        /* 1 when set from OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: used as is */
+    enum config_protocol protocol; /* otel.protocol: grpc | http/protobuf, default grpc */
+    char *service_name;            /* otel.serviceName, default "unknown_service" */
+    double sampling_ratio;         /* otel.samplingRatio in [0,1], default 1.0 */
+
+    /* receiver: */
+    char *receiver_socket;         /* default "/tmp/spanrelay/otlp.sock"; "" disables */
+    unsigned receiver_socket_mode; /* default 0660 (YAML: octal string "0660" or integer) */
+    char *receiver_grpc;           /* "host:port" or "" (off, default) */
+    char *receiver_http;           /* "host:port" or "" (off, default) */
+    size_t receiver_max_request_bytes; /* default 4 MiB */
+    unsigned receiver_max_connections; /* default 256 */
+
+    /* buffer: */
+    size_t buffer_max_bytes;       /* default 64 MiB */
+
+    /* exporter: */
+    size_t exporter_max_batch_bytes;   /* default 1 MiB */
+    unsigned exporter_max_batch_spans; /* default 2048 */
+    uint64_t exporter_batch_timeout_ms;/* default 200 */
+    uint64_t exporter_timeout_ms;      /* default 10000 (OTEL_EXPORTER_OTLP_TIMEOUT) */
+    enum config_compression exporter_compression; /* default none */
+    uint64_t retry_initial_interval_ms;/* default 500 */
+    uint64_t retry_max_interval_ms;    /* default 5000 */
+    uint64_t retry_max_elapsed_ms;     /* default 300000 */
+
+    /* exporter headers and TLS: environment only, never logged */
+    struct config_kv *headers;     /* OTEL_EXPORTER_OTLP_HEADERS, then _TRACES_HEADERS on top */
+    size_t headers_count;
+    char *certificate;             /* OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE, or NULL */
+    int insecure;                  /* OTEL_EXPORTER_OTLP_(TRACES_)INSECURE=true */
+
+    /* resource attributes to add where absent, from OTEL_RESOURCE_ATTRIBUTES */
+    struct config_kv *resource_attrs;
+    size_t resource_attrs_count;
+
+    /* health: */
+    char *health_listen;           /* default "127.0.0.1:13133" */
+
+    uint64_t shutdown_timeout_ms;  /* shutdownTimeout, default 10000 */
+    char *log_level;               /* log.level: debug | info | warning | error, default "info" */
+};
+
+/* Fills cfg with every default. Returns 0, or -1 on allocation failure. */
+int config_defaults(struct config *cfg);
+
+/* Reads the YAML file at path over cfg. On error returns -1 and writes a one-line
+ * message (key, line, expectation) into err. */
+int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/* Same as config_load_file for a YAML document held in memory (tests, fuzzing). */
+int config_load_string(struct config *cfg, const char *yaml, size_t len, char *err, size_t errlen);
+
+/* Applies the OTEL_* environment over cfg through getenv_fn (getenv in the daemon,
+ * a table in tests). Returns 0 or -1 with a message naming the variable. */
+int config_apply_env(struct config *cfg, const char *(*getenv_fn)(const char *name),
+                     char *err, size_t errlen);
+
+/* Checks the combination (e.g. enabled with an empty endpoint). 0 or -1 with message. */
+int config_validate(const struct config *cfg, char *err, size_t errlen);
+
+/* Parses "key=value,key2=value2" (OTEL_*_HEADERS / OTEL_RESOURCE_ATTRIBUTES format,
+ * percent-decoded, whitespace around keys and values trimmed). Appends to *list.
+ * Returns 0 or -1 (malformed pair, message in err). */
+int config_parse_kv_list(const char *s, struct config_kv **list, size_t *count,
+                         char *err, size_t errlen);
+
+/* "200ms", "5s", "1m", "1h", bare integer = milliseconds. 0 or -1. */
+int config_parse_duration_ms(const char *s, uint64_t *out);
+
+/* "64MiB", "512KiB", "1GiB", "1MB", bare integer = bytes. 0 or -1. */
+int config_parse_size(const char *s, size_t *out);
+
+void config_free(struct config *cfg);
+
+#endif
