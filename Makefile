@@ -39,7 +39,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 ALL_CFLAGS = $(CFLAGS_BASE) -I$(GEN_DIR) -Idaemon $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
 
-.PHONY: all run test asan unit bench deps clean fuzz
+.PHONY: all gen run test asan unit bench deps clean fuzz
 .SECONDARY:
 
 all: $(BUILD)/spanrelay $(if $(wildcard daemon/emit_main.c),$(BUILD)/spanrelay-emit)
@@ -69,6 +69,8 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libspanrelay.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(shell pkg-config --cflags check) -o $@ $< \
 	    $(BUILD)/libspanrelay.a $(ALL_LDFLAGS) $(PKG_LIBS) $(CHECK_LIBS)
+
+gen: $(GEN_C) $(GEN_H)
 
 unit: all $(UNIT_BINS)
 
