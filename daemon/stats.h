@@ -27,7 +27,7 @@ enum stats_exporter_state {
     STATS_EXPORTER_BACKING_OFF
 };
 
-#define STATS_HTTP_CODES 8 /* distinct status codes tracked per transport */
+#define STATS_HTTP_CODES 16 /* distinct status codes tracked per transport */
 
 struct stats_code_count {
     int code;        /* HTTP status or gRPC status; 0 = slot unused */

@@ -1,0 +1,174 @@
+/* log.c — JSON-lines logging on stderr, with a rate limiter for repeated warnings.
+ *
+ * Lines are built in a fixed stack buffer and written with one fwrite so that lines
+ * from the daemon never interleave; an over-long message is cut, never split. */
+#include "log.h"
+
+#include <string.h>
+#include <time.h>
+
+#define LOG_LINE_MAX 4096
+
+static enum log_level min_level = LOG_INFO;
+static FILE *log_out;
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t (*log_now_ms)(void) = monotonic_ms;
+
+void log_init(enum log_level level, FILE *out)
+{
+    min_level = level;
+    log_out = out;
+}
+
+enum log_level log_min_level(void)
+{
+    return min_level;
+}
+
+int log_level_parse(const char *name, enum log_level *out)
+{
+    static const struct { const char *name; enum log_level level; } names[] = {
+        { "debug", LOG_DEBUG }, { "info", LOG_INFO }, { "warning", LOG_WARNING },
+        { "warn", LOG_WARNING }, { "error", LOG_ERROR },
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(name, names[i].name) == 0) {
+            *out = names[i].level;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static const char *level_name(enum log_level level)
+{
+    switch (level) {
+    case LOG_DEBUG: return "DEBUG";
+    case LOG_INFO: return "INFO";
+    case LOG_WARNING: return "WARNING";
+    case LOG_ERROR: return "ERROR";
+    }
+    return "INFO";
+}
+
+struct line {
+    char buf[LOG_LINE_MAX];
+    size_t len;
+};
+
+static void line_raw(struct line *l, const char *s, size_t n)
+{
+    /* Keep room for the closing "}\n". */
+    size_t room = sizeof(l->buf) - 2 - l->len;
+    if (n > room)
+        n = room;
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+static void line_str(struct line *l, const char *s)
+{
+    line_raw(l, s, strlen(s));
+}
+
+/* Appends s as a JSON string literal, escaping what JSON requires. */
+static void line_json_string(struct line *l, const char *s)
+{
+    line_raw(l, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            line_raw(l, esc, 2);
+        } else if (*p == '\n') {
+            line_raw(l, "\\n", 2);
+        } else if (*p < 0x20) {
+            snprintf(esc, sizeof(esc), "\\u%04x", *p);
+            line_raw(l, esc, 6);
+        } else {
+            line_raw(l, (const char *)p, 1);
+        }
+    }
+    line_raw(l, "\"", 1);
+}
+
+static void line_timestamp(struct line *l)
+{
+    struct timespec ts;
+    struct tm tm;
+    char buf[64];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, sizeof(buf) - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    line_json_string(l, buf);
+}
+
+static void write_line(enum log_level level, const char *logger, const char *msg,
+                       const struct log_field *fields, int nfields, uint64_t suppressed)
+{
+    struct line l;
+    char num[32];
+    l.len = 0;
+    line_str(&l, "{\"ts\":");
+    line_timestamp(&l);
+    line_str(&l, ",\"level\":\"");
+    line_str(&l, level_name(level));
+    line_str(&l, "\",\"logger\":");
+    line_json_string(&l, logger);
+    line_str(&l, ",\"msg\":");
+    line_json_string(&l, msg);
+    for (int i = 0; i < nfields; i++) {
+        line_raw(&l, ",", 1);
+        line_json_string(&l, fields[i].key);
+        line_raw(&l, ":", 1);
+        if (fields[i].str) {
+            line_json_string(&l, fields[i].str);
+        } else {
+            snprintf(num, sizeof(num), "%lld", (long long)fields[i].num);
+            line_str(&l, num);
+        }
+    }
+    if (suppressed) {
+        snprintf(num, sizeof(num), "%llu", (unsigned long long)suppressed);
+        line_str(&l, ",\"suppressed\":");
+        line_str(&l, num);
+    }
+    l.buf[l.len++] = '}';
+    l.buf[l.len++] = '\n';
+    FILE *out = log_out ? log_out : stderr;
+    fwrite(l.buf, 1, l.len, out);
+    fflush(out);
+}
+
+void log_write(enum log_level level, const char *logger, const char *msg,
+               const struct log_field *fields, int nfields)
+{
+    if (level < min_level)
+        return;
+    write_line(level, logger, msg, fields, nfields, 0);
+}
+
+int log_write_limited(struct log_limiter *lim, enum log_level level, const char *logger,
+                      const char *msg, const struct log_field *fields, int nfields)
+{
+    if (level < min_level)
+        return 0;
+    uint64_t now = log_now_ms();
+    if (lim->last_ms != 0 && now - lim->last_ms < lim->interval_ms) {
+        lim->suppressed++;
+        return 0;
+    }
+    lim->last_ms = now ? now : 1;
+    write_line(level, logger, msg, fields, nfields, lim->suppressed);
+    lim->suppressed = 0;
+    return 1;
+}

@@ -1,0 +1,232 @@
+/* main.c — spanrelay's entry point: command line, configuration, the event loop, and
+ * the order in which modules start and stop. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "health.h"
+#include "log.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "receiver.h"
+
+#ifndef SPANRELAY_VERSION
+#define SPANRELAY_VERSION "0.0.0"
+#endif
+
+#define EXIT_BAD_CONFIG 2
+
+struct daemon {
+    uv_loop_t *loop;
+    struct config cfg;
+    uv_signal_t sigterm, sigint;
+    struct health_server *health;
+    struct receiver *receiver;
+    struct pipeline *pipeline;
+    int stopping;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: spanrelay [-c FILE] [--check-config] [--version] [--help]\n"
+            "\n"
+            "Relays OpenTelemetry traces from local processes to a trace backend.\n"
+            "\n"
+            "  -c, --config FILE   YAML configuration (see config/spanrelay.yaml)\n"
+            "      --check-config  validate the configuration (file and environment) and exit:\n"
+            "                      0 when valid, 2 with the problem on stderr otherwise\n"
+            "      --version       print the version and exit\n"
+            "  -h, --help          this text\n"
+            "\n"
+            "OTEL_* environment variables override the file (see README.md).\n");
+}
+
+static const char *env_lookup(const char *name)
+{
+    return getenv(name);
+}
+
+/* Loads defaults, then the file, then the environment, then validates. 0 or -1. */
+static int load_config(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    if (config_defaults(cfg) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (path && config_load_file(cfg, path, err, errlen) < 0)
+        return -1;
+    if (config_apply_env(cfg, env_lookup, err, errlen) < 0)
+        return -1;
+    return config_validate(cfg, err, errlen);
+}
+
+static void on_pipeline_drained(void *arg);
+
+static void close_signal_handles(struct daemon *d)
+{
+    if (!uv_is_closing((uv_handle_t *)&d->sigterm))
+        uv_close((uv_handle_t *)&d->sigterm, NULL);
+    if (!uv_is_closing((uv_handle_t *)&d->sigint))
+        uv_close((uv_handle_t *)&d->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    if (d->stopping) {
+        /* A second signal: the operator wants out now, drain or not. */
+        log_write(LOG_WARNING, "spanrelay", "second signal, exiting at once",
+                  (struct log_field[]){ LOG_STR("signal", strsignal(signum)) }, 1);
+        _exit(1);
+    }
+    d->stopping = 1;
+    log_write(LOG_INFO, "spanrelay", "stopping",
+              (struct log_field[]){ LOG_STR("signal", strsignal(signum)) }, 1);
+    if (d->receiver) {
+        receiver_stop(d->receiver);
+        d->receiver = NULL;
+    }
+    pipeline_drain(d->pipeline, d->cfg.shutdown_timeout_ms, on_pipeline_drained, d);
+}
+
+static void on_pipeline_drained(void *arg)
+{
+    struct daemon *d = arg;
+    pipeline_free(d->pipeline);
+    d->pipeline = NULL;
+    if (d->health) {
+        health_stop(d->health);
+        d->health = NULL;
+    }
+    /* Signals stay watched until everything else is closed, so a second one still
+     * cuts a slow drain short. */
+    close_signal_handles(d);
+}
+
+static int start_signals(struct daemon *d)
+{
+    uv_signal_init(d->loop, &d->sigterm);
+    uv_signal_init(d->loop, &d->sigint);
+    d->sigterm.data = d->sigint.data = d;
+    if (uv_signal_start(&d->sigterm, on_signal, SIGTERM) < 0 ||
+        uv_signal_start(&d->sigint, on_signal, SIGINT) < 0)
+        return -1;
+    return 0;
+}
+
+static void on_walk_close(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static int run(struct daemon *d)
+{
+    char err[512];
+    d->loop = uv_default_loop();
+    signal(SIGPIPE, SIG_IGN);
+    metrics_set_start_time();
+
+    if (start_signals(d) < 0) {
+        log_write(LOG_ERROR, "spanrelay", "cannot watch signals", NULL, 0);
+        return 1;
+    }
+    d->pipeline = pipeline_new(d->loop, &d->cfg, err, sizeof(err));
+    if (!d->pipeline) {
+        log_write(LOG_ERROR, "spanrelay", err, NULL, 0);
+        return 1;
+    }
+    d->health = health_start(d->loop, d->cfg.health_listen, err, sizeof(err));
+    if (!d->health) {
+        log_write(LOG_ERROR, "spanrelay", err, NULL, 0);
+        return 1;
+    }
+    d->receiver = receiver_start(d->loop, &d->cfg, d->pipeline, err, sizeof(err));
+    if (!d->receiver) {
+        log_write(LOG_ERROR, "spanrelay", err, NULL, 0);
+        return 1;
+    }
+    log_write(LOG_INFO, "spanrelay", "started",
+              (struct log_field[]){ LOG_STR("version", SPANRELAY_VERSION),
+                                    LOG_STR("health", d->cfg.health_listen),
+                                    LOG_STR("socket", d->cfg.receiver_socket),
+                                    LOG_STR("exporter", d->cfg.enabled && d->cfg.endpoint[0]
+                                                            ? "enabled" : "disabled") },
+              4);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    log_write(LOG_INFO, "spanrelay", "stopped", NULL, 0);
+    return 0;
+}
+
+/* On a start-up failure some handles are open: close them all so the loop ends and
+ * valgrind sees every allocation returned. */
+static void close_everything(struct daemon *d)
+{
+    if (d->receiver)
+        receiver_stop(d->receiver);
+    if (d->pipeline)
+        pipeline_free(d->pipeline);
+    if (d->health)
+        health_stop(d->health);
+    uv_walk(d->loop, on_walk_close, NULL);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "check-config", no_argument, NULL, 'C' },
+        { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *config_path = NULL;
+    int check_only = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'C': check_only = 1; break;
+        case 'V': printf("spanrelay %s\n", SPANRELAY_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return EXIT_BAD_CONFIG;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "spanrelay: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return EXIT_BAD_CONFIG;
+    }
+
+    struct daemon d;
+    memset(&d, 0, sizeof(d));
+    char err[512];
+    if (load_config(&d.cfg, config_path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "spanrelay: %s\n", err);
+        config_free(&d.cfg);
+        return EXIT_BAD_CONFIG;
+    }
+    if (check_only) {
+        printf("spanrelay: configuration OK\n");
+        config_free(&d.cfg);
+        return 0;
+    }
+    enum log_level level = LOG_INFO;
+    log_level_parse(d.cfg.log_level, &level);
+    log_init(level, stderr);
+
+    int rc = run(&d);
+    if (rc != 0)
+        close_everything(&d);
+    uv_loop_close(d.loop);
+    config_free(&d.cfg);
+    return rc;
+}
