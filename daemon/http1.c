@@ -46,6 +46,10 @@ struct http1_conn {
     int handles_open;                 /* stream + timer, closed asynchronously */
     int closing;
     int close_after_write;
+    int linger;                       /* after an error answer: drain the request, then close */
+    int lingering;                    /* our side is shut down; discarding what still comes */
+    size_t lingered_bytes;
+    uv_shutdown_t shutdown_req;
     int reading;
     int responded;
     int in_request;
@@ -59,6 +63,9 @@ struct write_req {
     size_t len;
     char data[];
 };
+
+#define LINGER_TIMEOUT_MS 2000
+#define LINGER_MAX_BYTES (8u << 20)
 
 static void conn_close(struct http1_conn *c);
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -148,8 +155,8 @@ static void conn_update_reading(struct http1_conn *c)
 {
     if (c->closing)
         return;
-    int want = !c->close_after_write &&
-               c->stream->write_queue_size <= c->settings->max_pending_write_bytes;
+    int want = c->lingering || (!c->close_after_write &&
+               c->stream->write_queue_size <= c->settings->max_pending_write_bytes);
     if (want && !c->reading) {
         if (uv_read_start(c->stream, conn_alloc, conn_on_read) == 0)
             c->reading = 1;
@@ -159,15 +166,48 @@ static void conn_update_reading(struct http1_conn *c)
     }
 }
 
+static void conn_on_linger_timeout(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+static void conn_on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+/* Closing right after an early error answer (413 on Content-Length, say) would reset a
+ * client still sending its body before it reads the answer. So the write side is shut
+ * down and what the client still sends is read and discarded, for a bounded time and
+ * amount, before the connection closes. */
+static void conn_start_linger(struct http1_conn *c)
+{
+    c->lingering = 1;
+    if (uv_shutdown(&c->shutdown_req, c->stream, conn_on_shutdown) < 0) {
+        conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->timer, conn_on_linger_timeout, LINGER_TIMEOUT_MS, 0);
+    conn_update_reading(c);
+}
+
 static void conn_on_write(uv_write_t *req, int status)
 {
     struct write_req *w = (struct write_req *)req;
     struct http1_conn *c = w->conn;
     free(w);
-    if (c->closing)
+    if (c->closing || c->lingering)
         return;
-    if (status < 0 || (c->close_after_write && c->stream->write_queue_size == 0)) {
+    if (status < 0) {
         conn_close(c);
+        return;
+    }
+    if (c->close_after_write && c->stream->write_queue_size == 0) {
+        if (c->linger)
+            conn_start_linger(c);
+        else
+            conn_close(c);
         return;
     }
     conn_update_reading(c);
@@ -226,6 +266,7 @@ static void conn_fail(struct http1_conn *c, int status, const char *message)
     const char *ctype = "text/plain";
     size_t len;
     c->close_after_write = 1;
+    c->linger = 1;
     if (c->settings->error_body) {
         len = c->settings->error_body(status, message, body, sizeof(body), &ctype);
     } else {
@@ -477,6 +518,12 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         /* A client gone mid-request takes its partial body with it: conn_close frees it. */
         conn_close(c);
+        return;
+    }
+    if (c->lingering) {
+        c->lingered_bytes += (size_t)nread;
+        if (c->lingered_bytes > LINGER_MAX_BYTES)
+            conn_close(c);
         return;
     }
     conn_feed(c, buf->base, (size_t)nread);
