@@ -46,28 +46,35 @@ all: $(BUILD)/spanrelay $(if $(wildcard daemon/emit_main.c),$(BUILD)/spanrelay-e
 
 $(GEN_DIR)/%.pb-c.c $(GEN_DIR)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN_DIR)
-	protoc-c --proto_path=proto --c_out=$(GEN_DIR) $<
+	@echo "  PROTOC  $<"
+	@protoc-c --proto_path=proto --c_out=$(GEN_DIR) $<
 
 $(GEN_DIR)/%.pb-c.o: $(GEN_DIR)/%.pb-c.c $(GEN_H)
-	$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -c $< -o $@
+	@echo "  CC      $@"
+	@$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -c $< -o $@
 
 $(BUILD)/obj/%.o: daemon/%.c $(wildcard daemon/*.h) $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@echo "  CC      $@"
+	@$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/libspanrelay.a: $(LIB_OBJS) $(GEN_O)
-	rm -f $@
-	ar rcs $@ $^
+	@rm -f $@
+	@echo "  AR      $@"
+	@ar rcs $@ $^
 
 $(BUILD)/spanrelay: $(BUILD)/obj/main.o $(BUILD)/libspanrelay.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/spanrelay-emit: $(BUILD)/obj/emit_main.o $(BUILD)/libspanrelay.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libspanrelay.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit $(shell pkg-config --cflags check) -o $@ $< \
+	@echo "  CC      $@"
+	@$(CC) $(ALL_CFLAGS) -Itests/unit $(shell pkg-config --cflags check) -o $@ $< \
 	    $(BUILD)/libspanrelay.a $(ALL_LDFLAGS) $(PKG_LIBS) $(CHECK_LIBS)
 
 gen: $(GEN_C) $(GEN_H)

@@ -1,8 +1,15 @@
 /* config.h — spanrelay's configuration: defaults, the YAML file, OTEL_* environment.
  *
  * Precedence: built-in defaults < YAML file < environment < command line.
- * Every error names the key, the line (for the file) and what was expected, e.g.
- *   samplingRatio: must be a number in [0, 1], got "abc" at line 5
+ * Every error names the key (dotted, from the top of the file) or the variable, what was
+ * expected, the value and, for the file, the line, e.g.
+ *   otel.samplingRatio: must be a number in [0, 1], got "abc" at line 5
+ *   receiver.sockt: unknown key at line 7
+ *   OTEL_TRACES_SAMPLER_ARG: must be a number in [0, 1], got "x"
+ * Word values (true/false, grpc, gzip, info, ...) match case-insensitively in the file
+ * and the environment; keys are case-sensitive. YAML 1.1 booleans (yes/no/on/off) are
+ * refused. An empty environment variable counts as unset. config/spanrelay.yaml
+ * documents every key.
  * The caller owns a struct config and frees it with config_free(). */
 #ifndef SPANRELAY_CONFIG_H
 #define SPANRELAY_CONFIG_H
@@ -21,11 +28,17 @@ struct config_kv {
 
 struct config {
     /* otel: — the same block as the Helm chart's values.yaml */
-    int enabled;                   /* otel.enabled, default 1; OTEL_SDK_DISABLED=true forces 0 */
-    char *endpoint;                /* otel.endpoint, default "" (no export) */
+    /* otel.enabled, default 0: nothing to export to until an endpoint is given (DESIGN
+     * decision 8). A non-empty otel.endpoint in a file that does not mention enabled,
+     * or OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, sets it to 1; OTEL_SDK_DISABLED=true
+     * forces 0 last. config_validate refuses 1 with an empty endpoint. */
+    int enabled;
+    char *endpoint;                /* otel.endpoint, default "" (no export); a base URL */
     int endpoint_is_signal;        /* 1 when set from OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: used as is */
     enum config_protocol protocol; /* otel.protocol: grpc | http/protobuf, default grpc */
-    char *service_name;            /* otel.serviceName, default "unknown_service" */
+    char *service_name;            /* otel.serviceName, default "unknown_service"; then
+                                      OTEL_SERVICE_NAME, else service.name from
+                                      OTEL_RESOURCE_ATTRIBUTES */
     double sampling_ratio;         /* otel.samplingRatio in [0,1], default 1.0 */
 
     /* receiver: */
@@ -55,7 +68,8 @@ struct config {
     char *certificate;             /* OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE, or NULL */
     int insecure;                  /* OTEL_EXPORTER_OTLP_(TRACES_)INSECURE=true */
 
-    /* resource attributes to add where absent, from OTEL_RESOURCE_ATTRIBUTES */
+    /* resource attributes to add where absent, from OTEL_RESOURCE_ATTRIBUTES, in order,
+     * without service.name (that one goes to service_name) */
     struct config_kv *resource_attrs;
     size_t resource_attrs_count;
 
@@ -63,37 +77,49 @@ struct config {
     char *health_listen;           /* default "127.0.0.1:13133" */
 
     uint64_t shutdown_timeout_ms;  /* shutdownTimeout, default 10000 */
-    char *log_level;               /* log.level: debug | info | warning | error, default "info" */
+    char *log_level;               /* log.level or SPANRELAY_LOG_LEVEL: debug | info |
+                                      warning | error ("warn" accepted), stored lower
+                                      case; default "info" */
 };
 
 /* Fills cfg with every default. Returns 0, or -1 on allocation failure. */
 int config_defaults(struct config *cfg);
 
 /* Reads the YAML file at path over cfg. On error returns -1 and writes a one-line
- * message (key, line, expectation) into err. */
+ * message (key, line, expectation) into err; cfg may then hold part of the file but is
+ * still whole for config_free. Keys absent from the file keep their value; an empty
+ * file or one with only comments changes nothing. */
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
 
 /* Same as config_load_file for a YAML document held in memory (tests, fuzzing). */
 int config_load_string(struct config *cfg, const char *yaml, size_t len, char *err, size_t errlen);
 
 /* Applies the OTEL_* environment over cfg through getenv_fn (getenv in the daemon,
- * a table in tests). Returns 0 or -1 with a message naming the variable. */
+ * a table in tests). Returns 0 or -1 with a message naming the variable (never quoting
+ * a header value); like config_load_file, cfg may be partly updated on error.
+ * OTEL_BSP_MAX_QUEUE_SIZE is not read: the ring is bounded in bytes (buffer.maxBytes). */
 int config_apply_env(struct config *cfg, const char *(*getenv_fn)(const char *name),
                      char *err, size_t errlen);
 
-/* Checks the combination (e.g. enabled with an empty endpoint). 0 or -1 with message. */
+/* Checks the combination: enabled with an empty endpoint, no receiver at all, retry
+ * initialInterval above maxInterval, maxBatchBytes or maxRequestBytes above
+ * buffer.maxBytes, two listeners on one address. 0 or -1 with message. */
 int config_validate(const struct config *cfg, char *err, size_t errlen);
 
 /* Parses "key=value,key2=value2" (OTEL_*_HEADERS / OTEL_RESOURCE_ATTRIBUTES format,
- * percent-decoded, whitespace around keys and values trimmed). Appends to *list.
- * Returns 0 or -1 (malformed pair, message in err). */
+ * percent-decoded, whitespace around keys and values trimmed, empty entries skipped).
+ * Appends to *list. Returns 0 or -1 (an entry without '=', an empty key, a bad %XX or a
+ * decoded control character; *list untouched), with a message that names the entry by
+ * position and never quotes it, since header values are secrets. */
 int config_parse_kv_list(const char *s, struct config_kv **list, size_t *count,
                          char *err, size_t errlen);
 
-/* "200ms", "5s", "1m", "1h", bare integer = milliseconds. 0 or -1. */
+/* "200ms", "5s", "1m", "1h", "1m30s", bare integer = milliseconds; whole numbers only,
+ * no spaces. 0 or -1. */
 int config_parse_duration_ms(const char *s, uint64_t *out);
 
-/* "64MiB", "512KiB", "1GiB", "1MB", bare integer = bytes. 0 or -1. */
+/* "64MiB", "512KiB", "1GiB", "1MB", "1KB", "1GB", "10B", bare integer = bytes; units
+ * as written here (case matters), no spaces. 0 or -1. */
 int config_parse_size(const char *s, size_t *out);
 
 void config_free(struct config *cfg);

@@ -12,17 +12,21 @@
 
 struct ring;
 
-/* A ring holding at most capacity bytes of records (headers included). NULL on failure. */
+/* A ring holding at most capacity bytes of records (headers included). The capacity is
+ * rounded down to a multiple of 8; NULL when that leaves nothing or memory is short.
+ * A record takes an 8-byte header plus its length rounded up to 8. */
 struct ring *ring_new(size_t capacity);
 void ring_free(struct ring *r);
 
-/* Copies a record of len bytes carrying spans spans. 0, or -1 when it does not fit now. */
+/* Copies a record of len bytes carrying spans spans. 0, or -1 when it does not fit now
+ * (or never can: longer than the capacity allows, or 4 GiB and more). The ring is
+ * unchanged on -1. len may be 0; data may then be NULL. */
 int ring_push(struct ring *r, const void *data, size_t len, uint32_t spans);
 
 /* The oldest record, or -1 when empty. The pointer is valid until the next pop. */
 int ring_peek(const struct ring *r, const uint8_t **data, size_t *len, uint32_t *spans);
 
-/* Removes the oldest record. */
+/* Removes the oldest record; does nothing when empty. */
 void ring_pop(struct ring *r);
 
 size_t ring_bytes(const struct ring *r);     /* bytes in use, headers and skipped space included */
