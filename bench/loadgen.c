@@ -1,0 +1,335 @@
+/* loadgen.c — offers OTLP/HTTP export requests to spanrelay over its UNIX socket.
+ *
+ *   loadgen -s SOCKET [-r SPANS_PER_SEC | 0 for as fast as it goes] [-d SECONDS]
+ *           [-c CONNECTIONS] [-n SPANS_PER_REQUEST]
+ *
+ * Requests look like an instrumented web service's: 100 spans each, ~10 attributes and
+ * 2 events a span, ~530 bytes a span, fresh trace ids. A few dozen bodies are encoded
+ * up front so that the generator spends its time sending, not encoding. Prints one JSON
+ * line: offered spans, requests, errors, elapsed seconds. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+
+#define BODIES 32
+
+typedef Opentelemetry__Proto__Common__V1__KeyValue KeyValue;
+typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
+typedef Opentelemetry__Proto__Trace__V1__Span Span;
+typedef Opentelemetry__Proto__Trace__V1__Span__Event Event;
+
+struct body {
+    uint8_t *data;
+    size_t len;
+};
+
+static struct body bodies[BODIES];
+static const char *socket_path;
+static double rate_per_conn;       /* requests per second per connection; 0 = unbounded */
+static double duration_s = 10;
+static int spans_per_request = 100;
+static volatile int stop_flag;
+
+struct worker {
+    pthread_t thread;
+    uint64_t requests, errors;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void set_string(KeyValue *kv, AnyValue *v, const char *key, const char *s)
+{
+    opentelemetry__proto__common__v1__key_value__init(kv);
+    opentelemetry__proto__common__v1__any_value__init(v);
+    kv->key = (char *)key;
+    v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+    v->string_value = (char *)s;
+    kv->value = v;
+}
+
+static void set_int(KeyValue *kv, AnyValue *v, const char *key, int64_t n)
+{
+    opentelemetry__proto__common__v1__key_value__init(kv);
+    opentelemetry__proto__common__v1__any_value__init(v);
+    kv->key = (char *)key;
+    v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+    v->int_value = n;
+    kv->value = v;
+}
+
+/* One request of n spans in traces of 10 spans: a root and its children. */
+static struct body make_body(int n)
+{
+    static const char *keys[10] = { "http.request.method", "url.path", "http.route",
+                                    "http.response.status_code", "server.address",
+                                    "db.system", "db.statement", "user_agent.original",
+                                    "network.peer.address", "agent.task.id" };
+    static const char *values[10] = { "POST", "/api/v1/tasks/8812", "/api/v1/tasks/{id}/steps",
+                                      "", "web-7f9c6-x2kqz", "postgresql",
+                                      "SELECT state FROM steps WHERE id=$1",
+                                      "python-httpx/0.27.0", "10.42.3.17", "task-8812-3" };
+    Span *spans = calloc((size_t)n, sizeof(Span));
+    Span **span_ptrs = calloc((size_t)n, sizeof(Span *));
+    KeyValue *kvs = calloc((size_t)n * 14, sizeof(KeyValue));
+    AnyValue *avs = calloc((size_t)n * 14, sizeof(AnyValue));
+    KeyValue **kv_ptrs = calloc((size_t)n * 14, sizeof(KeyValue *));
+    Event *events = calloc((size_t)n * 2, sizeof(Event));
+    Event **event_ptrs = calloc((size_t)n * 2, sizeof(Event *));
+    uint8_t *ids = calloc((size_t)n, 32);
+    uint64_t t0 = (uint64_t)time(NULL) * 1000000000ull;
+
+    for (int i = 0; i < n; i++) {
+        Span *s = &spans[i];
+        opentelemetry__proto__trace__v1__span__init(s);
+        uint8_t *trace_id = ids + (size_t)(i / 10) * 32;
+        uint8_t *span_id = ids + (size_t)i * 32 + 16;
+        if (i % 10 == 0)
+            getrandom(trace_id, 16, 0);
+        getrandom(span_id, 8, 0);
+        s->trace_id = (ProtobufCBinaryData){ 16, trace_id };
+        s->span_id = (ProtobufCBinaryData){ 8, span_id };
+        if (i % 10 != 0)
+            s->parent_span_id = (ProtobufCBinaryData){ 8, ids + (size_t)(i - i % 10) * 32 + 16 };
+        s->name = i % 10 == 0 ? "POST /api/v1/tasks/{id}/steps" : "SELECT steps";
+        s->kind = i % 10 == 0 ? 2 : 3;
+        s->start_time_unix_nano = t0 + (uint64_t)i * 1000;
+        s->end_time_unix_nano = t0 + (uint64_t)i * 1000 + 250000;
+        s->flags = 0x101;
+        KeyValue **kp = kv_ptrs + (size_t)i * 14;
+        for (int k = 0; k < 10; k++) {
+            size_t idx = (size_t)i * 14 + (size_t)k;
+            if (k == 3)
+                set_int(&kvs[idx], &avs[idx], keys[k], 200);
+            else
+                set_string(&kvs[idx], &avs[idx], keys[k], values[k]);
+            kp[k] = &kvs[idx];
+        }
+        s->attributes = kp;
+        s->n_attributes = 10;
+        for (int e = 0; e < 2; e++) {
+            Event *ev = &events[(size_t)i * 2 + (size_t)e];
+            opentelemetry__proto__trace__v1__span__event__init(ev);
+            ev->time_unix_nano = t0 + (uint64_t)i * 1000 + 1000 * (uint64_t)(e + 1);
+            ev->name = e == 0 ? "recv" : "sent";
+            size_t idx = (size_t)i * 14 + 10 + (size_t)e * 2;
+            set_int(&kvs[idx], &avs[idx], "bytes", 1024 * (e + 1));
+            set_string(&kvs[idx + 1], &avs[idx + 1], "phase", e == 0 ? "start" : "end");
+            kp[10 + e * 2] = &kvs[idx];
+            kp[11 + e * 2] = &kvs[idx + 1];
+            ev->attributes = &kp[10 + e * 2];
+            ev->n_attributes = 2;
+            event_ptrs[(size_t)i * 2 + (size_t)e] = ev;
+        }
+        s->events = &event_ptrs[(size_t)i * 2];
+        s->n_events = 2;
+        span_ptrs[i] = s;
+    }
+
+    Opentelemetry__Proto__Common__V1__InstrumentationScope scope =
+        OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
+    scope.name = "opentelemetry.instrumentation.fastapi";
+    scope.version = "0.48b0";
+    Opentelemetry__Proto__Trace__V1__ScopeSpans ss = OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
+    ss.scope = &scope;
+    ss.spans = span_ptrs;
+    ss.n_spans = (size_t)n;
+    Opentelemetry__Proto__Trace__V1__ScopeSpans *ssp = &ss;
+    KeyValue rkv[2];
+    AnyValue rav[2];
+    KeyValue *rkp[2] = { &rkv[0], &rkv[1] };
+    set_string(&rkv[0], &rav[0], "service.name", "aifactory-web");
+    set_string(&rkv[1], &rav[1], "k8s.pod.name", "web-7f9c6d8b5-x2kqz");
+    Opentelemetry__Proto__Resource__V1__Resource res = OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
+    res.attributes = rkp;
+    res.n_attributes = 2;
+    Opentelemetry__Proto__Trace__V1__ResourceSpans rs = OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT;
+    rs.resource = &res;
+    rs.scope_spans = &ssp;
+    rs.n_scope_spans = 1;
+    Opentelemetry__Proto__Trace__V1__ResourceSpans *rsp = &rs;
+    Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req =
+        OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
+    req.resource_spans = &rsp;
+    req.n_resource_spans = 1;
+
+    struct body b;
+    b.len = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(&req);
+    b.data = malloc(b.len);
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, b.data);
+    free(spans);
+    free(span_ptrs);
+    free(kvs);
+    free(avs);
+    free(kv_ptrs);
+    free(events);
+    free(event_ptrs);
+    free(ids);
+    return b;
+}
+
+static int connect_socket(void)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", socket_path);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads one response; returns its status code, or -1 when the connection failed. */
+static int read_response(int fd)
+{
+    char buf[4096];
+    size_t have = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
+        if (n <= 0)
+            return -1;
+        have += (size_t)n;
+        buf[have] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (!end)
+            continue;
+        int status = atoi(buf + 9);
+        char *cl = strcasestr(buf, "content-length:");
+        size_t body = cl ? (size_t)strtoul(cl + 15, NULL, 10) : 0;
+        size_t got = have - (size_t)(end + 4 - buf);
+        while (got < body) {
+            n = read(fd, buf, sizeof(buf));
+            if (n <= 0)
+                return -1;
+            got += (size_t)n;
+        }
+        return status;
+    }
+}
+
+static void *worker_run(void *arg)
+{
+    struct worker *w = arg;
+    int fd = connect_socket();
+    double start = now_s();
+    double next = start;
+    unsigned i = 0;
+    while (!stop_flag && fd >= 0) {
+        if (rate_per_conn > 0) {
+            double t = now_s();
+            if (t < next) {
+                struct timespec ts = { 0, (long)((next - t) * 1e9) };
+                nanosleep(&ts, NULL);
+            }
+            next += 1.0 / rate_per_conn;
+        }
+        const struct body *b = &bodies[i++ % BODIES];
+        char head[256];
+        int hl = snprintf(head, sizeof(head),
+                          "POST /v1/traces HTTP/1.1\r\nHost: spanrelay\r\n"
+                          "Content-Type: application/x-protobuf\r\nContent-Length: %zu\r\n\r\n",
+                          b->len);
+        if (write_all(fd, head, (size_t)hl) < 0 || write_all(fd, b->data, b->len) < 0) {
+            w->errors++;
+            close(fd);
+            fd = connect_socket();
+            continue;
+        }
+        int status = read_response(fd);
+        if (status != 200) {
+            w->errors++;
+            if (status < 0) {
+                close(fd);
+                fd = connect_socket();
+            }
+            continue;
+        }
+        w->requests++;
+    }
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    double rate = 0;
+    int conns = 2;
+    int opt;
+    while ((opt = getopt(argc, argv, "s:r:d:c:n:")) != -1) {
+        switch (opt) {
+        case 's': socket_path = optarg; break;
+        case 'r': rate = atof(optarg); break;
+        case 'd': duration_s = atof(optarg); break;
+        case 'c': conns = atoi(optarg); break;
+        case 'n': spans_per_request = atoi(optarg); break;
+        default:
+            fprintf(stderr, "usage: loadgen -s SOCKET [-r SPANS/S] [-d SECONDS] [-c CONNS] [-n SPANS]\n");
+            return 2;
+        }
+    }
+    if (!socket_path || conns < 1 || spans_per_request < 1) {
+        fprintf(stderr, "loadgen: -s SOCKET is required\n");
+        return 2;
+    }
+    for (int i = 0; i < BODIES; i++)
+        bodies[i] = make_body(spans_per_request);
+    rate_per_conn = rate > 0 ? rate / spans_per_request / conns : 0;
+
+    struct worker *workers = calloc((size_t)conns, sizeof(*workers));
+    double t0 = now_s();
+    for (int i = 0; i < conns; i++)
+        pthread_create(&workers[i].thread, NULL, worker_run, &workers[i]);
+    while (now_s() - t0 < duration_s) {
+        struct timespec ts = { 0, 50000000 };
+        nanosleep(&ts, NULL);
+    }
+    stop_flag = 1;
+    uint64_t requests = 0, errors = 0;
+    for (int i = 0; i < conns; i++) {
+        pthread_join(workers[i].thread, NULL);
+        requests += workers[i].requests;
+        errors += workers[i].errors;
+    }
+    double elapsed = now_s() - t0;
+    printf("{\"offered_spans\":%llu,\"requests\":%llu,\"errors\":%llu,\"elapsed_s\":%.3f,"
+           "\"bytes_per_span\":%.1f}\n",
+           (unsigned long long)(requests * (uint64_t)spans_per_request),
+           (unsigned long long)requests, (unsigned long long)errors, elapsed,
+           (double)bodies[0].len / spans_per_request);
+    for (int i = 0; i < BODIES; i++)
+        free(bodies[i].data);
+    free(workers);
+    return 0;
+}
