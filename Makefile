@@ -95,8 +95,30 @@ test: deps
 	@$(MAKE) --no-print-directory asan
 	@tests/run.sh
 
-bench: deps all
-	@bench/run.sh
+$(BUILD)/bench/loadgen: bench/loadgen.c $(BUILD)/libspanrelay.a
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libspanrelay.a $(PKG_LIBS) -lpthread
+
+bench: deps all $(BUILD)/bench/loadgen
+	@/usr/bin/python3 bench/run.py
+
+# libFuzzer targets (clang): the wire walk, OTLP/JSON, the YAML configuration.
+# FUZZ_SECONDS each; crashes land in build/fuzz/.
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := daemon/otlp.c daemon/sampler.c daemon/otlp_json.c daemon/config.c \
+             $(GEN_C)
+fuzz: deps gen
+	@mkdir -p build/fuzz
+	@for t in otlp json config; do \
+	    echo "  FUZZ    $$t ($(FUZZ_SECONDS)s)"; \
+	    clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	        -I$(GEN_DIR) -Idaemon $(PKG_CFLAGS) tests/fuzz/fuzz_$$t.c $(FUZZ_SRCS) \
+	        -o build/fuzz/fuzz_$$t $(PKG_LIBS) || exit 1; \
+	    mkdir -p build/fuzz/corpus_$$t; \
+	    (cd build/fuzz && ./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	        corpus_$$t 2>&1 | tail -3) || exit 1; \
+	done
 
 clean:
 	rm -rf build

@@ -49,7 +49,10 @@ struct exporter {
     int shutting_down;
     uint64_t deadline_ms;
     int freeing;
-    struct log_limiter warn_limiter;
+    /* One limiter per kind of news: a flood of "will retry" must not hide that data
+     * is being dropped. */
+    struct log_limiter retry_limiter;
+    struct log_limiter drop_limiter;
     struct log_limiter partial_limiter;
 };
 
@@ -146,7 +149,8 @@ struct exporter *exporter_new(uv_loop_t *loop, const struct config *cfg, exporte
     e->ops = cfg->protocol == CONFIG_PROTOCOL_GRPC ? &exporter_grpc_ops : &exporter_http_ops;
     e->policy = (struct retry_policy){ cfg->retry_initial_interval_ms, cfg->retry_max_interval_ms,
                                        cfg->retry_max_elapsed_ms };
-    e->warn_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
+    e->retry_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
+    e->drop_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
     e->partial_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
     e->transport = e->ops->create(loop, cfg, e, err, errlen);
     if (!e->transport) {
@@ -225,10 +229,10 @@ void exporter_send(struct exporter *e, struct exporter_batch *batch)
     }
 }
 
-static void warn(struct exporter *e, const char *msg, const struct exporter_result *res,
-                 const struct exporter_batch *b)
+static void warn(struct exporter *e, struct log_limiter *lim, const char *msg,
+                 const struct exporter_result *res, const struct exporter_batch *b)
 {
-    log_write_limited(&e->warn_limiter, LOG_WARNING, LOGGER, msg,
+    log_write_limited(lim, LOG_WARNING, LOGGER, msg,
                       (struct log_field[]){ LOG_STR("error", res->message),
                                             LOG_INT("spans", b->spans),
                                             LOG_INT("attempts", b->attempts),
@@ -261,13 +265,14 @@ static void handle_retry(struct exporter *e, struct export_item *it,
                                         : retry_backoff_ms(&e->policy, b->attempts - 1, retry_random);
     int past_deadline = e->shutting_down && now + wait > e->deadline_ms;
     if (retry_gives_up(&e->policy, b->first_try_ms, now, wait) || past_deadline || e->freeing) {
-        warn(e, past_deadline || e->freeing ? "export failed at shutdown, batch dropped"
-                                            : "export failed, retries exhausted, batch dropped",
+        warn(e, &e->drop_limiter,
+             past_deadline || e->freeing ? "export failed at shutdown, batch dropped"
+                                         : "export failed, retries exhausted, batch dropped",
              res, b);
         item_finish(e, it, 0, b->spans);
         return;
     }
-    warn(e, "export failed, will retry", res, b);
+    warn(e, &e->retry_limiter, "export failed, will retry", res, b);
     it->not_before_ms = now + wait;
     retry_queue_insert(e, it);
     arm_retry_timer(e);
@@ -294,7 +299,8 @@ void exporter_transport_done(struct exporter *e, struct exporter_request *req,
         break;
     case EXPORTER_FAIL:
         snprintf(stats.exporter_last_error, sizeof(stats.exporter_last_error), "%s", res->message);
-        warn(e, "backend refused the batch, dropped (not retryable)", res, it->batch);
+        warn(e, &e->drop_limiter, "backend refused the batch, dropped (not retryable)", res,
+             it->batch);
         item_finish(e, it, 0, it->batch->spans);
         break;
     }

@@ -37,10 +37,17 @@ struct otlp_rewrite_opts {
 /* Validates in[0..len) and writes the kept request.
  * Returns 0 on success: *out is a malloc'd buffer of *out_len bytes the caller frees,
  * or NULL when the input is to be kept unchanged (nothing removed, nothing added);
- * *out_len is 0 and counts.kept == 0 when nothing is left.
- * Returns -1 when the request is structurally malformed: nothing is output, err holds
- * a message naming the problem and where ("resource_spans[2].scope_spans[0].spans[5]:
- * field 9 length 400 runs past the end of the message"). */
+ * *out_len is 0 and counts.kept == 0 when nothing is left. With *out NULL the result
+ * is always in[0..*out_len): the whole input, or nothing.
+ * ScopeSpans and ResourceSpans without a kept span are left out of the result.
+ * Attributes are added as string values, never overwriting: service.name first, then
+ * opts->attrs in order; a key given twice is added once, the first time.
+ * opts may be NULL: keep every valid span, add nothing.
+ * Returns -1 when the request is structurally malformed (bad tag, wire type, length,
+ * invalid UTF-8 in a string field, values nested too deep): nothing is output, counts
+ * are all zero, err holds a message naming the problem and where
+ * ("resource_spans[2].scope_spans[0].spans[5]: field 9 length 400 runs past the end
+ * of the message"). */
 int otlp_rewrite(const uint8_t *in, size_t len, const struct otlp_rewrite_opts *opts,
                  uint8_t **out, size_t *out_len, struct otlp_counts *counts,
                  char *err, size_t errlen);

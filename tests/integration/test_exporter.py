@@ -252,9 +252,9 @@ class Tls(unittest.TestCase):
         os.mkdir(other)
         self.other_ca = make_ca(other)[0]
 
-    def tls_case(self, protocol, env, expect_ok, host='localhost'):
+    def tls_case(self, protocol, env, expect_ok, host='localhost', cert=None):
         be = FakeBackend(grpc=protocol == 'grpc', http=protocol != 'grpc',
-                         tls=(self.cert, self.key)).start()
+                         tls=cert or (self.cert, self.key)).start()
         self.addCleanup(be.stop)
         port = be.grpc_port if protocol == 'grpc' else be.http_port
         endpoint = 'https://%s:%d' % (host, port)
@@ -281,8 +281,19 @@ class Tls(unittest.TestCase):
         self.tls_case('grpc', {'OTEL_EXPORTER_OTLP_CERTIFICATE': self.other_ca}, False)
 
     def test_grpc_wrong_host_name(self):
-        self.tls_case('grpc', {'OTEL_EXPORTER_OTLP_CERTIFICATE': self.ca}, False,
-                      host='127.0.0.2')
+        # Signed by the configured CA, but for another name than the one dialled.
+        other = os.path.join(self.dir, 'elsewhere')
+        os.mkdir(other)
+        ca, cert, key = make_ca(other, host_cn='tempo.example', san='DNS:tempo.example')
+        self.tls_case('grpc', {'OTEL_EXPORTER_OTLP_CERTIFICATE': ca}, False,
+                      host='localhost', cert=(cert, key))
+
+    def test_http_wrong_host_name(self):
+        other = os.path.join(self.dir, 'elsewhere')
+        os.mkdir(other)
+        ca, cert, key = make_ca(other, host_cn='tempo.example', san='DNS:tempo.example')
+        self.tls_case('http/protobuf', {'OTEL_EXPORTER_OTLP_CERTIFICATE': ca}, False,
+                      host='localhost', cert=(cert, key))
 
     def test_grpc_insecure(self):
         self.tls_case('grpc', {'OTEL_EXPORTER_OTLP_INSECURE': 'true'}, True)
@@ -306,9 +317,10 @@ class Headers(unittest.TestCase):
                 env = {'OTEL_EXPORTER_OTLP_HEADERS':
                        'x-api-key=%s,x-team=obs%%20team' % self.SECRET}
                 be, d = backend_and_daemon(self, protocol, env=env)
-                # A failing answer makes the exporter log, with as much context as it has.
+                # Failing answers make the exporter log, with as much context as it has.
                 be.respond_next([('unavailable',), ('invalid_argument', 'nope')])
                 send(d, 5)
+                self.assertTrue(be.wait_for_requests(2, timeout=15))
                 send(d, 5)
                 self.assertTrue(be.wait_for_requests(3, timeout=15))
                 for h in be.headers:
@@ -330,7 +342,7 @@ class Drain(unittest.TestCase):
         for protocol in ('grpc', 'http/protobuf'):
             with self.subTest(protocol=protocol):
                 be, d = backend_and_daemon(self, protocol, exporter={
-                    'batchTimeout': '1h', 'maxBatchSpans': 1000000, 'maxBatchBytes': '32MiB'},
+                    'batchTimeout': '1h', 'maxBatchSpans': 1000000, 'maxBatchBytes': '8MiB'},
                     otel={})
                 for i in range(100):
                     send(d, 100, seed=i)
@@ -348,8 +360,10 @@ class Drain(unittest.TestCase):
             t0 = time.monotonic()
             self.assertEqual(d.stop(signal.SIGTERM, timeout=10), 0)
             self.assertLess(time.monotonic() - t0, 3)
-            msgs = [l['msg'] for l in d.log_lines()]
-            self.assertIn('shutdown timeout reached, dropping what is left', msgs)
+            drained = [l for l in d.log_lines() if l['msg'] == 'drained']
+            self.assertEqual(len(drained), 1)
+            self.assertEqual(drained[0]['export_failed'], 50)
+            self.assertEqual(drained[0]['exported'], 0)
 
 
 class Disabled(unittest.TestCase):
