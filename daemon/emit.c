@@ -2,6 +2,7 @@
  * request (protobuf-c) and a minimal HTTP/1.1 client whose every step shares one
  * deadline, so that a missing or stuck sidecar costs the caller at most the timeout. */
 #include "emit.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -381,41 +382,6 @@ static void pool_free(struct pool *p)
     for (size_t i = 0; i < p->n; i++)
         free(p->ptrs[i]);
     free(p->ptrs);
-}
-
-/* Length of the well-formed UTF-8 sequence at s[0..n), or 0 when it is not one
- * (proto3's rules: shortest form, no surrogates, at most U+10FFFF). */
-static size_t utf8_sequence(const uint8_t *s, size_t n)
-{
-    uint8_t c = s[0];
-    size_t len;
-    uint8_t lo = 0x80, hi = 0xbf;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return len;
 }
 
 /* A copy of s in the pool with every byte that is not part of valid UTF-8 replaced by

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "otlp.h"
+#include "utf8.h"
 
 enum {
     WT_VARINT = 0,
@@ -236,57 +237,6 @@ static const char *wire_type_name(uint32_t t)
     }
 }
 
-/* Checks UTF-8 as proto3 means it: shortest form, no surrogates, at most U+10FFFF. */
-static int utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        if (n - i >= 8) {
-            uint64_t word;
-            memcpy(&word, s + i, 8);
-            if ((word & 0x8080808080808080ULL) == 0) {
-                i += 8;
-                continue;
-            }
-        }
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-
-        size_t more;
-        uint8_t lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
-        if (c >= 0xc2 && c <= 0xdf) {
-            more = 1;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            more = 2;
-            if (c == 0xe0)
-                lo = 0xa0;
-            else if (c == 0xed)
-                hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            more = 3;
-            if (c == 0xf0)
-                lo = 0x90;
-            else if (c == 0xf4)
-                hi = 0x8f;
-        } else {
-            return 0;
-        }
-        if (n - i - 1 < more)
-            return 0;
-        if (s[i + 1] < lo || s[i + 1] > hi)
-            return 0;
-        for (size_t k = 2; k <= more; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-        }
-        i += more + 1;
-    }
-    return 1;
-}
 
 /* ---- errors ---- */
 
