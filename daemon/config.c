@@ -85,6 +85,10 @@ static const struct key_spec receiver_keys[] = {
       .offset = offsetof(struct config, receiver_max_request_bytes), .min = KIB, .max = GIB },
     { .name = "maxConnections", .kind = K_COUNT,
       .offset = offsetof(struct config, receiver_max_connections), .min = 1, .max = 65536 },
+    { .name = "requestTimeout", .kind = K_DURATION,
+      .offset = offsetof(struct config, receiver_request_timeout_ms), .min = 1, .max = HOUR_MS },
+    { .name = "idleTimeout", .kind = K_DURATION,
+      .offset = offsetof(struct config, receiver_idle_timeout_ms), .min = 1, .max = HOUR_MS },
     { .name = NULL }
 };
 
@@ -790,6 +794,8 @@ int config_defaults(struct config *cfg)
     cfg->receiver_socket_mode = 0660;
     cfg->receiver_max_request_bytes = 4 * MIB;
     cfg->receiver_max_connections = 256;
+    cfg->receiver_request_timeout_ms = 30 * SECOND_MS;
+    cfg->receiver_idle_timeout_ms = 2 * MINUTE_MS;
     cfg->buffer_max_bytes = 64 * MIB;
     cfg->exporter_max_batch_bytes = 1 * MIB;
     cfg->exporter_max_batch_spans = 2048;

@@ -48,6 +48,10 @@ struct config {
     char *receiver_http;           /* "host:port" or "" (off, default) */
     size_t receiver_max_request_bytes; /* default 4 MiB */
     unsigned receiver_max_connections; /* default 256 */
+    uint64_t receiver_request_timeout_ms; /* receiver.requestTimeout, default 30s: first byte of a
+                                          request (or of a stalled HTTP/2 stream) to its end */
+    uint64_t receiver_idle_timeout_ms;  /* receiver.idleTimeout, default 2m: a connection with no
+                                          request under way is closed after this long */
 
     /* buffer: */
     size_t buffer_max_bytes;       /* default 64 MiB */

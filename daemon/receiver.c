@@ -22,7 +22,6 @@
 
 #define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define PREFACE_LEN 24
-#define SNIFF_TIMEOUT_MS 10000
 
 enum listen_mode { LISTEN_SNIFF, LISTEN_GRPC, LISTEN_HTTP };
 
@@ -178,7 +177,7 @@ static void sniff_start(struct receiver *r, uv_stream_t *stream)
     if (r->sniffing)
         r->sniffing->prev = s;
     r->sniffing = s;
-    uv_timer_start(&s->timer, sniff_on_timeout, SNIFF_TIMEOUT_MS, 0);
+    uv_timer_start(&s->timer, sniff_on_timeout, r->cfg->receiver_request_timeout_ms, 0);
     uv_read_start(stream, sniff_alloc, sniff_on_read);
 }
 

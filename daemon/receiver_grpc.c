@@ -24,8 +24,6 @@
 #define MAX_CONCURRENT_STREAMS 100
 #define STREAM_WINDOW (1 << 20)
 #define CONNECTION_WINDOW (16 << 20)
-#define IDLE_TIMEOUT_MS 300000
-#define STALL_TIMEOUT_MS 30000
 #define MAX_PENDING_WRITE (1 << 20)
 /* Request bytes held by all gRPC streams at once; past it new data is refused with
  * RESOURCE_EXHAUSTED rather than grow memory. */
@@ -421,7 +419,8 @@ static void conn_arm_timer(struct grpc_conn *c)
 {
     if (!c->closing && !c->close_when_written)
         uv_timer_start(&c->timer, conn_on_timeout,
-                       c->open_streams ? STALL_TIMEOUT_MS : IDLE_TIMEOUT_MS, 0);
+                       c->open_streams ? c->s->cfg->receiver_request_timeout_ms
+                                       : c->s->cfg->receiver_idle_timeout_ms, 0);
 }
 
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

@@ -193,6 +193,26 @@ class Shutdown(unittest.TestCase):
         with Daemon() as d:
             self.assertEqual(d.stop(signal.SIGINT, timeout=5), 0, d.log_text())
 
+    def test_second_signal_exits_at_once(self):
+        """A drain that waits on a dead backend is cut short by a second SIGTERM."""
+        from harness import free_port
+        import grpc
+        from harness import otlp_grpc_export, simple_request
+        dead = 'http://127.0.0.1:%d' % free_port()
+        with Daemon({'otel': {'endpoint': dead}, 'shutdownTimeout': '60s',
+                     'exporter': {'batchTimeout': '10ms', 'timeout': '60s',
+                                  'retry': {'initialInterval': '30s', 'maxInterval': '60s'}}}) as d:
+            r = otlp_grpc_export(d.socket_path, simple_request(n_spans=5))
+            self.assertEqual(r.code, grpc.StatusCode.OK)
+            d.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            self.assertTrue(d.alive(), 'the first signal should start a drain, not exit')
+            t0 = time.monotonic()
+            code = d.stop(signal.SIGTERM, timeout=5)
+            self.assertLess(time.monotonic() - t0, 2)
+            self.assertEqual(code, 1)
+            self.assertIn('second signal, exiting at once', [l['msg'] for l in d.log_lines()])
+
     def test_log_lines_are_json(self):
         with Daemon() as d:
             d.stop()

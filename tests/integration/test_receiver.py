@@ -416,3 +416,59 @@ class SocketFile(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class Timeouts(unittest.TestCase):
+    """receiver.requestTimeout and receiver.idleTimeout end connections that stall or sit
+    idle, so a slow client cannot hold memory or a connection slot for ever."""
+
+    def setUp(self):
+        self.d = Daemon({'receiver': {'requestTimeout': '1s', 'idleTimeout': '1500ms'}})
+        self.d.start()
+        self.addCleanup(self.d.close)
+
+    def test_http_request_that_never_completes_gets_408(self):
+        s = unix_connect(self.d.socket_path)
+        t0 = time.monotonic()
+        s.sendall(b'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n'
+                  b'Content-Length: 100\r\n\r\nabc')
+        resp = read_until_closed(s, timeout=10)
+        s.close()
+        self.assertTrue(resp.startswith(b'HTTP/1.1 408 '), resp[:40])
+        self.assertLess(time.monotonic() - t0, 5)
+        self.d.wait_metrics(lambda m: m['spanrelay_receiver_connections'] == 0, timeout=5)
+
+    def test_grpc_stream_that_stalls_is_ended_with_goaway(self):
+        s = unix_connect(self.d.socket_path)
+        # preface, empty SETTINGS, then HEADERS for stream 1 without END_STREAM, no data
+        hpack = bytes([0x83, 0x86, 0x44]) + bytes([len(b'/opentelemetry.proto.collector.trace.v1.TraceService/Export')]) \
+            + b'/opentelemetry.proto.collector.trace.v1.TraceService/Export' \
+            + bytes([0x41, 0x01]) + b'x'
+        s.sendall(PREFACE + b'\x00\x00\x00\x04\x00\x00\x00\x00\x00'
+                  + len(hpack).to_bytes(3, 'big') + b'\x01\x04\x00\x00\x00\x01' + hpack)
+        t0 = time.monotonic()
+        frames = h2_frames(read_until_closed(s, timeout=10))
+        s.close()
+        self.assertIn(0x7, [f[0] for f in frames], 'expected GOAWAY')
+        self.assertLess(time.monotonic() - t0, 5)
+
+    def test_idle_connections_are_closed(self):
+        silent = unix_connect(self.d.socket_path)       # never says anything
+        kept = unix_connect(self.d.socket_path)         # one request, then idle
+        body = one_span_request().SerializeToString()
+        kept.sendall(b'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n'
+                     b'Content-Length: %d\r\n\r\n' % len(body) + body)
+        t0 = time.monotonic()
+        resp = read_until_closed(kept, timeout=10)
+        self.assertTrue(resp.startswith(b'HTTP/1.1 200 '), resp[:40])
+        self.assertEqual(read_until_closed(silent, timeout=10), b'')
+        self.assertLess(time.monotonic() - t0, 6)
+        silent.close()
+        kept.close()
+        self.d.wait_metrics(lambda m: m['spanrelay_receiver_connections'] == 0, timeout=5)
+        with grpc.insecure_channel('unix://' + self.d.socket_path) as ch:
+            call = ch.unary_unary('/opentelemetry.proto.collector.trace.v1.TraceService/Export')
+            call(body, timeout=5)
+            self.d.wait_metrics(lambda m: m['spanrelay_receiver_connections'] == 1, timeout=5)
+            # the idle gRPC connection is closed by the daemon, not by the client
+            self.d.wait_metrics(lambda m: m['spanrelay_receiver_connections'] == 0, timeout=6)

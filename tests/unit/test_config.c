@@ -93,6 +93,8 @@ static void assert_configs_equal(const struct config *a, const struct config *b)
     ck_assert_str_eq(a->receiver_http, b->receiver_http);
     ck_assert_uint_eq(a->receiver_max_request_bytes, b->receiver_max_request_bytes);
     ck_assert_uint_eq(a->receiver_max_connections, b->receiver_max_connections);
+    ck_assert_uint_eq(a->receiver_request_timeout_ms, b->receiver_request_timeout_ms);
+    ck_assert_uint_eq(a->receiver_idle_timeout_ms, b->receiver_idle_timeout_ms);
     ck_assert_uint_eq(a->buffer_max_bytes, b->buffer_max_bytes);
     ck_assert_uint_eq(a->exporter_max_batch_bytes, b->exporter_max_batch_bytes);
     ck_assert_uint_eq(a->exporter_max_batch_spans, b->exporter_max_batch_spans);
@@ -147,6 +149,8 @@ START_TEST(test_defaults)
     ck_assert_str_eq(cfg.receiver_http, "");
     ck_assert_uint_eq(cfg.receiver_max_request_bytes, 4 * 1024 * 1024);
     ck_assert_uint_eq(cfg.receiver_max_connections, 256);
+    ck_assert_uint_eq(cfg.receiver_request_timeout_ms, 30000);
+    ck_assert_uint_eq(cfg.receiver_idle_timeout_ms, 120000);
     ck_assert_uint_eq(cfg.buffer_max_bytes, 64 * 1024 * 1024);
     ck_assert_uint_eq(cfg.exporter_max_batch_bytes, 1024 * 1024);
     ck_assert_uint_eq(cfg.exporter_max_batch_spans, 2048);
@@ -193,6 +197,7 @@ START_TEST(test_shipped_file_sets_every_key)
                           "  serviceName: s\n  samplingRatio: 0.5\n"
                           "receiver:\n  socket: /s\n  socketMode: 0600\n  grpc: a:1\n"
                           "  http: b:2\n  maxRequestBytes: 2KiB\n  maxConnections: 3\n"
+                          "  requestTimeout: 1s\n  idleTimeout: 2s\n"
                           "buffer:\n  maxBytes: 3KiB\n"
                           "exporter:\n  maxBatchBytes: 2KiB\n  maxBatchSpans: 5\n"
                           "  batchTimeout: 1s\n  timeout: 2s\n  compression: gzip\n"
@@ -239,6 +244,8 @@ START_TEST(test_every_key)
         "  http: \"[::1]:4318\"\n"
         "  maxRequestBytes: 8MiB\n"
         "  maxConnections: 1000\n"
+        "  requestTimeout: 5s\n"
+        "  idleTimeout: 1m\n"
         "buffer:\n"
         "  maxBytes: 1GiB\n"
         "exporter:\n"
@@ -269,6 +276,8 @@ START_TEST(test_every_key)
     ck_assert_str_eq(cfg.receiver_http, "[::1]:4318");
     ck_assert_uint_eq(cfg.receiver_max_request_bytes, 8 * 1024 * 1024);
     ck_assert_uint_eq(cfg.receiver_max_connections, 1000);
+    ck_assert_uint_eq(cfg.receiver_request_timeout_ms, 5000);
+    ck_assert_uint_eq(cfg.receiver_idle_timeout_ms, 60000);
     ck_assert_uint_eq(cfg.buffer_max_bytes, 1024UL * 1024 * 1024);
     ck_assert_uint_eq(cfg.exporter_max_batch_bytes, 512 * 1024);
     ck_assert_uint_eq(cfg.exporter_max_batch_spans, 100);
