@@ -1,13 +1,19 @@
 /* log.c — JSON-lines logging on stderr, with a rate limiter for repeated warnings.
  *
- * Lines are built in a fixed stack buffer and written with one fwrite so that lines
- * from the daemon never interleave; an over-long message is cut, never split. */
+ * Lines are built in a fixed buffer and written with one fwrite so that lines never
+ * interleave. Every text is cut to a bound before it is escaped (ending in "..."), and
+ * the number of fields is bounded, so a line always fits the buffer whole: a long
+ * message is cut, never split or left as broken JSON. */
 #include "log.h"
 
 #include <string.h>
 #include <time.h>
 
-#define LOG_LINE_MAX 4096
+#define LOG_MSG_MAX 2048      /* characters of msg kept */
+#define LOG_VALUE_MAX 1024    /* characters of a field's key or value kept */
+#define LOG_FIELDS_MAX 12
+/* Each kept character escapes to at most 6 bytes (\u00XX). */
+#define LOG_LINE_MAX (6 * (LOG_MSG_MAX + 2 * LOG_VALUE_MAX * (LOG_FIELDS_MAX + 1)) + 512)
 
 static enum log_level min_level = LOG_INFO;
 static FILE *log_out;
@@ -65,7 +71,7 @@ struct line {
 
 static void line_raw(struct line *l, const char *s, size_t n)
 {
-    /* Keep room for the closing "}\n". */
+    /* The bounds above make this unreachable; it guards the buffer all the same. */
     size_t room = sizeof(l->buf) - 2 - l->len;
     if (n > room)
         n = room;
@@ -78,11 +84,17 @@ static void line_str(struct line *l, const char *s)
     line_raw(l, s, strlen(s));
 }
 
-/* Appends s as a JSON string literal, escaping what JSON requires. */
-static void line_json_string(struct line *l, const char *s)
+/* Appends s as a JSON string literal, escaping what JSON requires; at most max
+ * characters of s are kept. */
+static void line_json_string_max(struct line *l, const char *s, size_t max)
 {
+    size_t kept = 0;
     line_raw(l, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++, kept++) {
+        if (kept == max) {
+            line_raw(l, "...", 3);
+            break;
+        }
         char esc[8];
         if (*p == '"' || *p == '\\') {
             esc[0] = '\\';
@@ -100,6 +112,11 @@ static void line_json_string(struct line *l, const char *s)
     line_raw(l, "\"", 1);
 }
 
+static void line_json_string(struct line *l, const char *s)
+{
+    line_json_string_max(l, s, LOG_VALUE_MAX);
+}
+
 static void line_timestamp(struct line *l)
 {
     struct timespec ts;
@@ -115,7 +132,9 @@ static void line_timestamp(struct line *l)
 static void write_line(enum log_level level, const char *logger, const char *msg,
                        const struct log_field *fields, int nfields, uint64_t suppressed)
 {
-    struct line l;
+    /* Static: the worst-case line is too large for the stack, and only the loop thread
+     * logs. */
+    static struct line l;
     char num[32];
     l.len = 0;
     line_str(&l, "{\"ts\":");
@@ -125,7 +144,9 @@ static void write_line(enum log_level level, const char *logger, const char *msg
     line_str(&l, "\",\"logger\":");
     line_json_string(&l, logger);
     line_str(&l, ",\"msg\":");
-    line_json_string(&l, msg);
+    line_json_string_max(&l, msg, LOG_MSG_MAX);
+    if (nfields > LOG_FIELDS_MAX)
+        nfields = LOG_FIELDS_MAX;
     for (int i = 0; i < nfields; i++) {
         line_raw(&l, ",", 1);
         line_json_string(&l, fields[i].key);
