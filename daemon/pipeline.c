@@ -34,6 +34,7 @@ struct pipeline {
     /* shutdown drain */
     int draining;
     uv_timer_t *drain_timer;       /* own allocation: it may outlive the pipeline while closing */
+    int freeing_exporter;          /* exporter_free() is answering its batches right now */
     void (*drained)(void *);
     void *drained_arg;
 };
@@ -189,12 +190,27 @@ static void drain_finish(struct pipeline *p)
 
 static void drain_check(struct pipeline *p)
 {
-    if (!p->drained)
+    /* While the exporter is being freed its answers come from inside exporter_free();
+     * finishing the drain then would free the pipeline under the caller's feet. */
+    if (!p->drained || p->freeing_exporter)
         return;
     if (ring_records(p->ring) > 0)
         batcher_flush_all(p->batcher);
     if (ring_records(p->ring) == 0 && stats.spans_in_flight == 0)
         drain_finish(p);
+}
+
+/* Freeing the exporter answers every batch it holds as failed; the pipeline lets go of
+ * it first so that nothing reached from those answers frees it twice. */
+static void release_exporter(struct pipeline *p)
+{
+    struct exporter *e = p->exporter;
+    if (!e)
+        return;
+    p->exporter = NULL;
+    p->freeing_exporter = 1;
+    exporter_free(e);
+    p->freeing_exporter = 0;
 }
 
 /* What the deadline leaves in the ring is given up on and counted. */
@@ -219,9 +235,7 @@ static void on_drain_timeout(uv_timer_t *t)
                                     LOG_INT("in_flight", stats.spans_in_flight) },
               2);
     drop_ring(p);
-    /* Freeing the exporter answers every batch it holds as failed. */
-    exporter_free(p->exporter);
-    p->exporter = NULL;
+    release_exporter(p);
     drain_finish(p);
 }
 
@@ -239,11 +253,16 @@ void pipeline_drain(struct pipeline *p, uint64_t timeout_ms, void (*done)(void *
                                     LOG_INT("timeout_ms", timeout_ms) },
               2);
     p->drain_timer = malloc(sizeof(*p->drain_timer));
-    if (p->drain_timer) {
-        uv_timer_init(p->loop, p->drain_timer);
-        p->drain_timer->data = p;
-        uv_timer_start(p->drain_timer, on_drain_timeout, timeout_ms, 0);
+    if (!p->drain_timer) {
+        /* Without a timer the drain could not be bounded: give up at once instead. */
+        drop_ring(p);
+        release_exporter(p);
+        drain_finish(p);
+        return;
     }
+    uv_timer_init(p->loop, p->drain_timer);
+    p->drain_timer->data = p;
+    uv_timer_start(p->drain_timer, on_drain_timeout, timeout_ms, 0);
     exporter_shutdown(p->exporter, uv_now(p->loop) + timeout_ms);
     drain_check(p);
 }
@@ -253,10 +272,9 @@ void pipeline_free(struct pipeline *p)
     if (!p)
         return;
     close_drain_timer(p);
-    if (p->exporter) {
+    if (p->ring)
         drop_ring(p);
-        exporter_free(p->exporter);
-    }
+    release_exporter(p);
     if (p->batcher)
         batcher_free(p->batcher);
     ring_free(p->ring);

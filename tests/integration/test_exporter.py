@@ -366,6 +366,27 @@ class Drain(unittest.TestCase):
             self.assertEqual(drained[0]['exported'], 0)
 
 
+    def test_sigterm_with_requests_hanging_at_the_backend(self):
+        """The shutdown timeout fires while export requests are still out: they are
+        given up, counted, and the daemon exits 0 (no double free on the way)."""
+        for protocol in ('grpc', 'http/protobuf'):
+            with self.subTest(protocol=protocol):
+                be, d = backend_and_daemon(self, protocol, exporter={'timeout': '30s'})
+                be.set_default(('hang', 30))
+                d2 = Daemon(dict(d.overrides, shutdownTimeout='1s')).start()
+                self.addCleanup(d2.close)
+                d.close()
+                for i in range(4):
+                    send(d2, 25, seed=i)
+                self.assertTrue(be.wait_for_requests(1, timeout=10))
+                t0 = time.monotonic()
+                self.assertEqual(d2.stop(signal.SIGTERM, timeout=10), 0, d2.log_text())
+                self.assertLess(time.monotonic() - t0, 4)
+                drained = [l for l in d2.log_lines() if l['msg'] == 'drained']
+                self.assertEqual(len(drained), 1)
+                self.assertEqual(drained[0]['export_failed'] + drained[0]['exported'], 100)
+
+
 class Disabled(unittest.TestCase):
     def test_disabled_accepts_and_drops_without_network(self):
         for env in ({'OTEL_SDK_DISABLED': 'true'}, {}):
