@@ -39,8 +39,7 @@ static void health_handle(void *ctx, struct http1_conn *conn, const struct http1
         return;
     }
     const char *ctype = is_health ? "application/json" : "text/plain; version=0.0.4";
-    /* HEAD gets the headers with the real length and no body. */
-    http1_respond(conn, 200, ctype, body, strcmp(req->method, "HEAD") == 0 ? 0 : len, NULL);
+    http1_respond(conn, 200, ctype, body, len, NULL);
     free(body);
 }
 

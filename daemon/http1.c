@@ -53,6 +53,10 @@ struct http1_conn {
     int reading;
     int responded;
     int in_request;
+    int is_head;                      /* the request being answered is a HEAD */
+    int paused;                       /* parsing waits for the client to read our answers */
+    char *pending;                    /* unparsed bytes kept while paused */
+    size_t pending_len;
 };
 
 static struct http1_conn *all_conns;
@@ -66,6 +70,9 @@ struct write_req {
 
 #define LINGER_TIMEOUT_MS 2000
 #define LINGER_MAX_BYTES (8u << 20)
+/* A connection that is closing after its last answer gets this long to take it: a
+ * client that does not read cannot keep the connection, or its slot, for ever. */
+#define CLOSE_DEADLINE_MS 5000
 
 static void conn_close(struct http1_conn *c);
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -109,6 +116,7 @@ static void conn_on_handle_closed(uv_handle_t *h)
         c->settings->closed(c->settings->closed_ctx);
     free(c->stream);
     free(c->body);
+    free(c->pending);
     free(c);
 }
 
@@ -123,14 +131,23 @@ static void conn_close(struct http1_conn *c)
     uv_close((uv_handle_t *)c->stream, conn_on_handle_closed);
 }
 
+static void conn_on_close_deadline(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+static void conn_fail(struct http1_conn *c, int status, const char *message);
+
 static void conn_on_timeout(uv_timer_t *t)
 {
     struct http1_conn *c = t->data;
+    /* Answers still unread: the client is not reading, so a 408 would only queue more. */
+    if (c->stream->write_queue_size > 0 || c->paused) {
+        conn_close(c);
+        return;
+    }
     if (c->in_request || c->parser.nread > 0) {
-        log_write(LOG_DEBUG, c->settings->logger, "request timed out, closing connection",
-                  NULL, 0);
-        c->close_after_write = 1;
-        http1_respond(c, 408, "text/plain", "request timeout\n", 16, NULL);
+        conn_fail(c, 408, "request timeout");
         return;
     }
     conn_close(c);
@@ -155,7 +172,7 @@ static void conn_update_reading(struct http1_conn *c)
 {
     if (c->closing)
         return;
-    int want = c->lingering || (!c->close_after_write &&
+    int want = c->lingering || (!c->close_after_write && !c->paused &&
                c->stream->write_queue_size <= c->settings->max_pending_write_bytes);
     if (want && !c->reading) {
         if (uv_read_start(c->stream, conn_alloc, conn_on_read) == 0)
@@ -192,6 +209,8 @@ static void conn_start_linger(struct http1_conn *c)
     conn_update_reading(c);
 }
 
+static void conn_resume(struct http1_conn *c);
+
 static void conn_on_write(uv_write_t *req, int status)
 {
     struct write_req *w = (struct write_req *)req;
@@ -210,6 +229,8 @@ static void conn_on_write(uv_write_t *req, int status)
             conn_close(c);
         return;
     }
+    if (c->paused && c->stream->write_queue_size <= c->settings->max_pending_write_bytes)
+        conn_resume(c);
     conn_update_reading(c);
 }
 
@@ -239,7 +260,7 @@ void http1_respond(struct http1_conn *c, int status, const char *content_type,
                    const void *body, size_t body_len, const char *extra_headers)
 {
     char head[1024];
-    if (c->closing)
+    if (c->closing || c->lingering)
         return;
     c->responded = 1;
     int n = snprintf(head, sizeof(head),
@@ -251,7 +272,10 @@ void http1_respond(struct http1_conn *c, int status, const char *content_type,
         conn_close(c);
         return;
     }
-    conn_write(c, head, (size_t)n, body, body_len);
+    /* HEAD gets the headers a GET would, with the real length, and no body. */
+    conn_write(c, head, (size_t)n, body, c->is_head ? 0 : body_len);
+    if (c->close_after_write && !c->closing && !c->lingering)
+        uv_timer_start(&c->timer, conn_on_close_deadline, CLOSE_DEADLINE_MS, 0);
 }
 
 void http1_close_after_response(struct http1_conn *c)
@@ -262,6 +286,8 @@ void http1_close_after_response(struct http1_conn *c)
 /* Answers an error the connection detected itself, then closes. */
 static void conn_fail(struct http1_conn *c, int status, const char *message)
 {
+    if (c->closing || c->lingering || (c->close_after_write && c->responded))
+        return;
     char body[512];
     const char *ctype = "text/plain";
     size_t len;
@@ -467,6 +493,7 @@ static int on_message_complete(http_parser *p)
         .body_len = c->body_len,
     };
     c->in_request = 0;
+    c->is_head = p->method == HTTP_HEAD;
     c->settings->handler(c->settings->ctx, c, &req);
     if (!c->responded)
         http1_respond(c, 500, "text/plain", "no response\n", 12, NULL);
@@ -477,10 +504,16 @@ static int on_message_complete(http_parser *p)
         c->body_cap = 0;
     }
     c->body_len = 0;
-    conn_arm_timer(c, c->settings->idle_timeout_ms);
+    c->is_head = 0;
     if (c->close_after_write) {
         http_parser_pause(p, 1);
         return 0;
+    }
+    conn_arm_timer(c, c->settings->idle_timeout_ms);
+    /* Pipelined requests are parsed no faster than the client reads the answers. */
+    if (c->stream->write_queue_size > c->settings->max_pending_write_bytes) {
+        c->paused = 1;
+        http_parser_pause(p, 1);
     }
     return 0;
 }
@@ -501,13 +534,48 @@ static void conn_feed(struct http1_conn *c, const char *data, size_t n)
     if (c->closing || c->close_after_write)
         return;
     enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+    if (err == HPE_PAUSED && c->paused) {
+        /* Keep what is not parsed yet; conn_resume() goes on once answers are read. */
+        char *rest = NULL;
+        if (n > done) {
+            rest = malloc(n - done);
+            if (!rest) {
+                conn_close(c);
+                return;
+            }
+            memcpy(rest, data + done, n - done);
+        }
+        free(c->pending);
+        c->pending = rest;
+        c->pending_len = n - done;
+        conn_update_reading(c);
+        return;
+    }
+    if (c->parser.upgrade) {
+        /* No protocol switch is offered: the answer given stands, then the connection ends. */
+        c->close_after_write = 1;
+        if (!c->responded)
+            conn_close(c);
+        return;
+    }
     if (err != HPE_OK || done != n) {
-        if (c->responded && c->close_after_write)
-            return;
         char msg[128];
         snprintf(msg, sizeof(msg), "malformed HTTP request: %s", http_errno_description(err));
         conn_fail(c, 400, msg);
     }
+}
+
+static void conn_resume(struct http1_conn *c)
+{
+    char *rest = c->pending;
+    size_t len = c->pending_len;
+    c->pending = NULL;
+    c->pending_len = 0;
+    c->paused = 0;
+    http_parser_pause(&c->parser, 0);
+    if (len)
+        conn_feed(c, rest, len);
+    free(rest);
 }
 
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -535,6 +603,8 @@ int http1_conn_start(uv_stream_t *stream, const uint8_t *initial, size_t initial
     struct http1_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         uv_close((uv_handle_t *)stream, (uv_close_cb)free);
+        if (settings->closed)
+            settings->closed(settings->closed_ctx);
         return -1;
     }
     c->stream = stream;
@@ -561,8 +631,17 @@ void http1_close_all(const struct http1_settings *settings)
     struct http1_conn *c = all_conns;
     while (c) {
         struct http1_conn *next = c->next;
-        if (c->settings == settings)
-            conn_close(c);
+        if (c->settings == settings) {
+            /* Answers already queued are for spans already taken in: let them go out
+             * (within the close deadline) so that clients do not send them again. */
+            if (c->stream->write_queue_size > 0 && !c->closing && !c->lingering) {
+                c->close_after_write = 1;
+                conn_update_reading(c);
+                uv_timer_start(&c->timer, conn_on_close_deadline, CLOSE_DEADLINE_MS, 0);
+            } else {
+                conn_close(c);
+            }
+        }
         c = next;
     }
 }

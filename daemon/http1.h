@@ -55,7 +55,9 @@ struct http1_settings {
 int http1_conn_start(uv_stream_t *stream, const uint8_t *initial, size_t initial_len,
                      const struct http1_settings *settings);
 
-/* Answers the current request. extra_headers: NULL or "Name: value\r\n" lines. */
+/* Answers the current request. extra_headers: NULL or "Name: value\r\n" lines. The
+ * answer to a HEAD request carries the headers, with body_len as its length, and no
+ * body. */
 void http1_respond(struct http1_conn *conn, int status, const char *content_type,
                    const void *body, size_t body_len, const char *extra_headers);
 

@@ -68,6 +68,26 @@ def read_until_closed(sock, timeout=5.0):
     return b''.join(chunks)
 
 
+def stuff(sock, data, limit=8 << 20):
+    """Writes data over and over without reading until the peer stops taking it (or
+    limit bytes); returns the bytes written."""
+    sock.setblocking(False)
+    sent = 0
+    deadline = time.monotonic() + 5
+    while sent < limit and time.monotonic() < deadline:
+        try:
+            sent += sock.send(data)
+        except BlockingIOError:
+            time.sleep(0.05)
+            try:
+                sent += sock.send(data)
+            except BlockingIOError:
+                break
+        except OSError:
+            break
+    return sent
+
+
 def unix_connect(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
@@ -416,6 +436,65 @@ class SocketFile(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class ClientsThatDoNotRead(unittest.TestCase):
+    def test_pipelining_client_that_never_reads_is_bounded_and_closed(self):
+        with Daemon({'receiver': {'requestTimeout': '1s', 'idleTimeout': '2s'}}) as d:
+            socks = []
+            req = (b'POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n') * 2000
+            for _ in range(20):
+                s = unix_connect(d.socket_path)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                stuff(s, req)
+                socks.append(s)
+            self.addCleanup(lambda: [s.close() for s in socks])
+            rss = d.metrics()['process_resident_memory_bytes']
+            self.assertLess(rss, 64 << 20, 'answers to a non-reading client piled up: %d' % rss)
+            d.wait_metrics(lambda m: m['spanrelay_receiver_connections'] == 0, timeout=15)
+            self.assertEqual(otlp_grpc_export(d.socket_path, one_span_request()).code,
+                             grpc.StatusCode.OK)
+
+    def test_health_port_client_that_never_reads(self):
+        with Daemon() as d:
+            before = d.metrics()['process_resident_memory_bytes']
+            socks = []
+            for _ in range(10):
+                s = socket.create_connection(('127.0.0.1', d.health_port))
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                stuff(s, b'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n' * 200)
+                socks.append(s)
+            self.addCleanup(lambda: [s.close() for s in socks])
+            time.sleep(0.5)
+            grown = d.metrics()['process_resident_memory_bytes'] - before
+            # each connection may hold about 1 MiB of unread answers, no more
+            self.assertLess(grown, 24 << 20, 'RSS grew by %d' % grown)
+            self.assertEqual(d.health()['_http_status'], 200)
+
+
+class HttpEdges(unittest.TestCase):
+    def test_head_gets_headers_only(self):
+        with Daemon() as d:
+            s = socket.create_connection(('127.0.0.1', d.health_port))
+            s.sendall(b'HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n'
+                      b'GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+            data = read_until_closed(s)
+            s.close()
+            head, rest = data.split(b'\r\n\r\n', 1)
+            self.assertTrue(head.startswith(b'HTTP/1.1 200 '))
+            length = int([l for l in head.split(b'\r\n') if l.lower().startswith(b'content-length')][0].split(b':')[1])
+            self.assertGreater(length, 0)
+            self.assertTrue(rest.startswith(b'HTTP/1.1 200 '), 'HEAD answer carried a body')
+
+    def test_upgrade_request_is_answered_then_closed(self):
+        with Daemon() as d:
+            s = unix_connect(d.socket_path)
+            s.sendall(b'GET /v1/traces HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n'
+                      b'Upgrade: websocket\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n')
+            data = read_until_closed(s)
+            s.close()
+            self.assertTrue(data.startswith(b'HTTP/1.1 405 '), data[:40])
+            self.assertEqual(data.count(b'HTTP/1.1 '), 1)
 
 
 class Timeouts(unittest.TestCase):
