@@ -15,6 +15,12 @@ size_t otlp_response_export(uint8_t *buf, size_t buflen, int64_t rejected_spans,
 /* Writes a google.rpc.Status {code, message}. Returns its length. */
 size_t otlp_response_status(uint8_t *buf, size_t buflen, int code, const char *message);
 
+/* Writes a google.rpc.Status {code, message, details: [RetryInfo {retry_delay}]}: what a
+ * gRPC server sends in grpc-status-details-bin to tell the client when to retry.
+ * Returns its length. */
+size_t otlp_response_status_retry(uint8_t *buf, size_t buflen, int code, const char *message,
+                                  uint64_t retry_delay_ms);
+
 /* Buffer size that always holds either message with a 256-byte text. */
 #define OTLP_RESPONSE_MAX 512
 

@@ -41,8 +41,11 @@ struct grpc_conn {
     int handles_open;
     int closing;
     int close_when_written;
+    int lingering;                /* GOAWAY written and our side shut: reading until EOF */
+    uv_shutdown_t shutdown_req;
     int reading;
     int open_streams;
+    uint64_t idle_since_ms;       /* loop time the last stream closed (or the connection opened) */
 };
 
 struct grpc_stream {
@@ -53,7 +56,10 @@ struct grpc_stream {
     int content_type_ok;
     int gzip;
     int unsupported_encoding;
-    int refused;               /* too large or over budget: answered at END_STREAM */
+    int refused;               /* too large: answered at END_STREAM */
+    int over_budget;           /* all streams together hold too much: answered at END_STREAM */
+    int reset;                 /* reset by us for taking too long */
+    uint64_t started_ms;       /* loop time of the request's headers */
     int answered;
     uint8_t *buf;
     size_t len, cap;
@@ -67,6 +73,8 @@ static size_t buffered_bytes;
 
 static void conn_send(struct grpc_conn *c);
 static void conn_close(struct grpc_conn *c);
+static void conn_arm_timer(struct grpc_conn *c);
+static void conn_on_timeout(uv_timer_t *t);
 
 static void stream_release(struct grpc_stream *st)
 {
@@ -97,10 +105,35 @@ static void percent_encode(char *dst, size_t dstlen, const char *src)
     { (uint8_t *)(name), (uint8_t *)(value), sizeof(name) - 1, strlen(value), \
       NGHTTP2_NV_FLAG_NO_COPY_NAME }
 
-/* A trailers-only response: the status rides on the response headers. */
-static void answer_error(struct grpc_conn *c, struct grpc_stream *st, int code, const char *msg)
+/* Base64 without padding, as gRPC's -bin headers carry binary values. */
+static void base64_encode(char *dst, size_t dstlen, const uint8_t *src, size_t n)
 {
-    char code_str[8], encoded[512];
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < dstlen; i += 3) {
+        uint32_t v = (uint32_t)src[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)src[i + 1] << 8;
+        if (i + 2 < n)
+            v |= src[i + 2];
+        dst[o++] = alphabet[(v >> 18) & 63];
+        dst[o++] = alphabet[(v >> 12) & 63];
+        if (i + 1 < n)
+            dst[o++] = alphabet[(v >> 6) & 63];
+        if (i + 2 < n)
+            dst[o++] = alphabet[v & 63];
+    }
+    dst[o] = '\0';
+}
+
+/* A trailers-only response: the status rides on the response headers. With
+ * retry_delay_ms, a google.rpc.RetryInfo tells the client when to try again. */
+static void answer_status(struct grpc_conn *c, struct grpc_stream *st, int code, const char *msg,
+                          uint64_t retry_delay_ms)
+{
+    char code_str[8], encoded[512], details[2 * OTLP_RESPONSE_MAX];
+    uint8_t status[OTLP_RESPONSE_MAX];
     snprintf(code_str, sizeof(code_str), "%d", code);
     percent_encode(encoded, sizeof(encoded), msg);
     nghttp2_nv hdrs[] = {
@@ -108,10 +141,24 @@ static void answer_error(struct grpc_conn *c, struct grpc_stream *st, int code, 
         NV("content-type", "application/grpc"),
         NV("grpc-status", code_str),
         NV("grpc-message", encoded),
+        NV("grpc-status-details-bin", ""),
     };
+    size_t nhdrs = 4;
+    if (retry_delay_ms) {
+        size_t len = otlp_response_status_retry(status, sizeof(status), code, msg, retry_delay_ms);
+        base64_encode(details, sizeof(details), status, len);
+        hdrs[4].value = (uint8_t *)details;
+        hdrs[4].valuelen = strlen(details);
+        nhdrs = len ? 5 : 4;
+    }
     st->answered = 1;
     stats_count_request(STATS_TRANSPORT_GRPC, code);
-    nghttp2_submit_response(c->session, st->id, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), NULL);
+    nghttp2_submit_response(c->session, st->id, hdrs, nhdrs, NULL);
+}
+
+static void answer_error(struct grpc_conn *c, struct grpc_stream *st, int code, const char *msg)
+{
+    answer_status(c, st, code, msg, 0);
 }
 
 static ssize_t response_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
@@ -175,6 +222,12 @@ static void stream_complete(struct grpc_conn *c, struct grpc_stream *st)
                      "request larger than receiver.maxRequestBytes");
         return;
     }
+    if (st->over_budget) {
+        /* Not the client's fault and soon over: RetryInfo makes SDKs try again. */
+        answer_status(c, st, GRPC_RESOURCE_EXHAUSTED,
+                      "spanrelay is receiving too many requests at once; retry shortly", 1000);
+        return;
+    }
     if (st->len < 5) {
         answer_error(c, st, GRPC_INVALID_ARGUMENT, "missing gRPC message");
         return;
@@ -229,12 +282,15 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     if (!st)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     st->id = frame->hd.stream_id;
+    st->started_ms = uv_now(c->stream->loop);
     st->next = c->streams;
     if (c->streams)
         c->streams->prev = st;
     c->streams = st;
     c->open_streams++;
     nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, st);
+    if (c->open_streams == 1)
+        conn_arm_timer(c);
     return 0;
 }
 
@@ -275,7 +331,7 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
     struct grpc_conn *c = user_data;
     (void)flags;
     struct grpc_stream *st = nghttp2_session_get_stream_user_data(session, stream_id);
-    if (!st || st->refused || st->answered)
+    if (!st || st->refused || st->over_budget || st->answered)
         return 0;
     size_t limit = c->s->cfg->receiver_max_request_bytes + 5;
     if (len > limit - st->len) {
@@ -290,7 +346,7 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
         if (cap > limit)
             cap = limit;
         if (buffered_bytes + (cap - st->cap) > RECEIVER_GRPC_BUFFER_BUDGET) {
-            st->refused = 1;
+            st->over_budget = 1;
             stream_release(st);
             return 0;
         }
@@ -331,7 +387,10 @@ static void stream_free(struct grpc_conn *c, struct grpc_stream *st)
         st->next->prev = st->prev;
     stream_release(st);
     free(st);
-    c->open_streams--;
+    if (--c->open_streams == 0 && !c->closing) {
+        c->idle_since_ms = uv_now(c->stream->loop);
+        conn_arm_timer(c);
+    }
 }
 
 static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code,
@@ -399,28 +458,66 @@ static void conn_close(struct grpc_conn *c)
     uv_close((uv_handle_t *)c->stream, conn_on_handle_closed);
 }
 
-static void conn_on_timeout(uv_timer_t *t)
-{
-    struct grpc_conn *c = t->data;
-    log_write(LOG_DEBUG, LOGGER,
-              c->open_streams ? "client stalled mid-request, closing" : "idle connection, closing",
-              NULL, 0);
-    nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
-    c->close_when_written = 1;
-    conn_send(c);
-}
-
 static void conn_on_force_close(uv_timer_t *t)
 {
     conn_close(t->data);
 }
 
+/* GOAWAY, then a second for the client to read it before the connection is cut. */
+static void conn_goaway(struct grpc_conn *c, uint32_t error_code)
+{
+    nghttp2_session_terminate_session(c->session, error_code);
+    c->close_when_written = 1;
+    conn_send(c);
+    if (!c->closing)
+        uv_timer_start(&c->timer, conn_on_force_close, 1000, 0);
+}
+
+/* The timer runs from events, not from bytes: a stream gets receiver.requestTimeout
+ * from its headers however the client keeps the connection busy (PINGs, other
+ * streams), and a connection with no stream gets receiver.idleTimeout. */
 static void conn_arm_timer(struct grpc_conn *c)
 {
-    if (!c->closing && !c->close_when_written)
-        uv_timer_start(&c->timer, conn_on_timeout,
-                       c->open_streams ? c->s->cfg->receiver_request_timeout_ms
-                                       : c->s->cfg->receiver_idle_timeout_ms, 0);
+    if (c->closing || c->close_when_written)
+        return;
+    uint64_t deadline = UINT64_MAX;
+    for (struct grpc_stream *st = c->streams; st; st = st->next)
+        if (!st->reset && st->started_ms + c->s->cfg->receiver_request_timeout_ms < deadline)
+            deadline = st->started_ms + c->s->cfg->receiver_request_timeout_ms;
+    if (c->open_streams == 0)
+        deadline = c->idle_since_ms + c->s->cfg->receiver_idle_timeout_ms;
+    if (deadline == UINT64_MAX) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    uint64_t now = uv_now(c->stream->loop);
+    uv_timer_start(&c->timer, conn_on_timeout, deadline > now ? deadline - now : 0, 0);
+}
+
+static void conn_on_timeout(uv_timer_t *t)
+{
+    struct grpc_conn *c = t->data;
+    uint64_t now = uv_now(c->stream->loop);
+    if (c->open_streams == 0) {
+        log_write(LOG_DEBUG, LOGGER, "idle connection, closing", NULL, 0);
+        conn_goaway(c, NGHTTP2_NO_ERROR);
+        return;
+    }
+    if (c->stream->write_queue_size > 0) {
+        /* Our answers sit unread: a client that does not read gets no more time. */
+        conn_close(c);
+        return;
+    }
+    for (struct grpc_stream *st = c->streams; st; st = st->next) {
+        if (!st->reset && st->started_ms + c->s->cfg->receiver_request_timeout_ms <= now) {
+            log_write(LOG_DEBUG, LOGGER, "request not complete in time, resetting its stream",
+                      NULL, 0);
+            st->reset = 1;
+            nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+        }
+    }
+    conn_send(c);
+    conn_arm_timer(c);
 }
 
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -438,7 +535,8 @@ static void conn_update_reading(struct grpc_conn *c)
 {
     if (c->closing)
         return;
-    int want = !c->close_when_written && c->stream->write_queue_size <= MAX_PENDING_WRITE;
+    int want = c->lingering ||
+               (!c->close_when_written && c->stream->write_queue_size <= MAX_PENDING_WRITE);
     if (want && !c->reading) {
         if (uv_read_start(c->stream, conn_alloc, conn_on_read) == 0)
             c->reading = 1;
@@ -474,10 +572,34 @@ static void conn_on_write(uv_write_t *req, int status)
     conn_update_reading(c);
 }
 
+static void conn_on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+/* Closing at once would reset a client whose last frames are still unread on our side,
+ * and a reset may make it drop our GOAWAY unread. So our side is shut down and what
+ * still comes is read and discarded until the client closes, or the force-close timer
+ * (one second) ends it. */
+static void conn_linger(struct grpc_conn *c)
+{
+    if (c->lingering || c->closing)
+        return;
+    c->lingering = 1;
+    if (uv_shutdown(&c->shutdown_req, c->stream, conn_on_shutdown) < 0) {
+        conn_close(c);
+        return;
+    }
+    if (!uv_is_active((uv_handle_t *)&c->timer) || uv_timer_get_due_in(&c->timer) > 1000)
+        uv_timer_start(&c->timer, conn_on_force_close, 1000, 0);
+    conn_update_reading(c);
+}
+
 /* Collects everything nghttp2 wants to send into one write. */
 static void conn_send(struct grpc_conn *c)
 {
-    if (c->closing)
+    if (c->closing || c->lingering)
         return;
     size_t total = 0, cap = 0;
     struct write_req *w = NULL;
@@ -523,7 +645,7 @@ static void conn_send(struct grpc_conn *c)
     if (c->stream->write_queue_size == 0 &&
         (c->close_when_written || (!nghttp2_session_want_read(c->session) &&
                                    !nghttp2_session_want_write(c->session)))) {
-        conn_close(c);
+        conn_linger(c);
         return;
     }
     conn_update_reading(c);
@@ -533,9 +655,7 @@ static void conn_protocol_error(struct grpc_conn *c, int err)
 {
     log_write(LOG_DEBUG, LOGGER, "HTTP/2 protocol error, sending GOAWAY",
               (struct log_field[]){ LOG_STR("error", nghttp2_strerror(err)) }, 1);
-    nghttp2_session_terminate_session(c->session, NGHTTP2_PROTOCOL_ERROR);
-    c->close_when_written = 1;
-    conn_send(c);
+    conn_goaway(c, NGHTTP2_PROTOCOL_ERROR);
 }
 
 static void conn_feed(struct grpc_conn *c, const uint8_t *data, size_t len)
@@ -545,7 +665,6 @@ static void conn_feed(struct grpc_conn *c, const uint8_t *data, size_t len)
         conn_protocol_error(c, (int)n);
         return;
     }
-    conn_arm_timer(c);
     conn_send(c);
 }
 
@@ -558,6 +677,8 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
+    if (c->lingering)
+        return;
     conn_feed(c, (const uint8_t *)buf->base, (size_t)nread);
 }
 
@@ -593,6 +714,7 @@ int receiver_grpc_start(uv_stream_t *stream, const uint8_t *initial, size_t len,
     /* The connection window starts at 64 KiB; widen it so that many concurrent exports
      * are not throttled by round trips. */
     nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0, CONNECTION_WINDOW);
+    c->idle_since_ms = uv_now(stream->loop);
     conn_arm_timer(c);
     if (len)
         conn_feed(c, initial, len);
@@ -607,12 +729,7 @@ void receiver_grpc_close_all(const struct receiver_grpc_settings *s)
     while (c) {
         struct grpc_conn *next = c->next;
         if (c->s == s) {
-            nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
-            c->close_when_written = 1;
-            conn_send(c);
-            /* A client that does not read its GOAWAY gets a second to, then is cut. */
-            if (!c->closing)
-                uv_timer_start(&c->timer, conn_on_force_close, 1000, 0);
+            conn_goaway(c, NGHTTP2_NO_ERROR);
         }
         c = next;
     }

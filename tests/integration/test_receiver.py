@@ -450,7 +450,8 @@ class ClientsThatDoNotRead(unittest.TestCase):
                 socks.append(s)
             self.addCleanup(lambda: [s.close() for s in socks])
             rss = d.metrics()['process_resident_memory_bytes']
-            self.assertLess(rss, 64 << 20, 'answers to a non-reading client piled up: %d' % rss)
+            if os.environ.get('SPANRELAY_ASAN') != '1':
+                self.assertLess(rss, 64 << 20, 'answers to a non-reading client piled up: %d' % rss)
             d.wait_metrics(lambda m: m['spanrelay_receiver_connections'] == 0, timeout=15)
             self.assertEqual(otlp_grpc_export(d.socket_path, one_span_request()).code,
                              grpc.StatusCode.OK)
@@ -467,8 +468,10 @@ class ClientsThatDoNotRead(unittest.TestCase):
             self.addCleanup(lambda: [s.close() for s in socks])
             time.sleep(0.5)
             grown = d.metrics()['process_resident_memory_bytes'] - before
-            # each connection may hold about 1 MiB of unread answers, no more
-            self.assertLess(grown, 24 << 20, 'RSS grew by %d' % grown)
+            # each connection may hold about 1 MiB of unread answers, no more (a sanitized
+            # build's allocator keeps freed memory, so its RSS says nothing here)
+            if os.environ.get('SPANRELAY_ASAN') != '1':
+                self.assertLess(grown, 24 << 20, 'RSS grew by %d' % grown)
             self.assertEqual(d.health()['_http_status'], 200)
 
 
@@ -517,19 +520,39 @@ class Timeouts(unittest.TestCase):
         self.assertLess(time.monotonic() - t0, 5)
         self.d.wait_metrics(lambda m: m['spanrelay_receiver_connections'] == 0, timeout=5)
 
-    def test_grpc_stream_that_stalls_is_ended_with_goaway(self):
+    def test_grpc_stream_that_stalls_is_reset_even_when_the_client_pings(self):
+        """A stream gets requestTimeout from its headers however busy the client keeps
+        the connection: PINGs do not buy a stalled request more time. The connection,
+        left without streams, is then closed after idleTimeout with a GOAWAY."""
         s = unix_connect(self.d.socket_path)
-        # preface, empty SETTINGS, then HEADERS for stream 1 without END_STREAM, no data
-        hpack = bytes([0x83, 0x86, 0x44]) + bytes([len(b'/opentelemetry.proto.collector.trace.v1.TraceService/Export')]) \
-            + b'/opentelemetry.proto.collector.trace.v1.TraceService/Export' \
-            + bytes([0x41, 0x01]) + b'x'
+        path = b'/opentelemetry.proto.collector.trace.v1.TraceService/Export'
+        hpack = bytes([0x83, 0x86, 0x44, len(path)]) + path + bytes([0x41, 0x01]) + b'x'
         s.sendall(PREFACE + b'\x00\x00\x00\x04\x00\x00\x00\x00\x00'
-                  + len(hpack).to_bytes(3, 'big') + b'\x01\x04\x00\x00\x00\x01' + hpack)
+                  + len(hpack).to_bytes(3, 'big') + b'\x01\x04\x00\x00\x00\x01' + hpack
+                  + b'\x00\x00\x03\x00\x00\x00\x00\x00\x01' + b'\x00\x00\x00')
         t0 = time.monotonic()
-        frames = h2_frames(read_until_closed(s, timeout=10))
+        data = b''
+        s.settimeout(0.2)
+        while time.monotonic() - t0 < 8:
+            try:
+                s.sendall(b'\x00\x00\x08\x06\x00\x00\x00\x00\x00' + b'pingping')
+                chunk = s.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+            if 0x7 in [f[0] for f in h2_frames(data)]:
+                break
+            time.sleep(0.1)
         s.close()
-        self.assertIn(0x7, [f[0] for f in frames], 'expected GOAWAY')
-        self.assertLess(time.monotonic() - t0, 5)
+        frames = h2_frames(data)
+        rst = [f for f in frames if f[0] == 0x3 and f[2] == 1]
+        self.assertTrue(rst, 'stream 1 was not reset')
+        self.assertIn(0x7, [f[0] for f in frames], 'expected a GOAWAY once idle')
+        self.assertLess(time.monotonic() - t0, 6)
 
     def test_idle_connections_are_closed(self):
         silent = unix_connect(self.d.socket_path)       # never says anything
