@@ -68,12 +68,27 @@ static int load_config(struct config *cfg, const char *path, char *err, size_t e
 
 static void on_pipeline_drained(void *arg);
 
+static void on_late_signal(int signum)
+{
+    (void)signum;
+    _exit(1);
+}
+
+/* The loop ends once every handle is closed, the signal watchers included; a signal in
+ * the last moments (connections finishing their GOAWAY) still means "exit now", not the
+ * default death by signal. */
 static void close_signal_handles(struct daemon *d)
 {
     if (!uv_is_closing((uv_handle_t *)&d->sigterm))
         uv_close((uv_handle_t *)&d->sigterm, NULL);
     if (!uv_is_closing((uv_handle_t *)&d->sigint))
         uv_close((uv_handle_t *)&d->sigint, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_late_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
