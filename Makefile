@@ -53,10 +53,14 @@ $(GEN_DIR)/%.pb-c.o: $(GEN_DIR)/%.pb-c.c $(GEN_H)
 	@echo "  CC      $@"
 	@$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -c $< -o $@
 
+# The wire walk is half of the daemon's CPU per span; -O3 makes it about a quarter
+# cheaper (make bench), so its two files get it and the rest stays at -O2.
+$(BUILD)/obj/otlp.o $(BUILD)/obj/utf8.o: CFLAGS_HOT = -O3
+
 $(BUILD)/obj/%.o: daemon/%.c $(wildcard daemon/*.h) $(GEN_H)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	@$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@$(CC) $(ALL_CFLAGS) $(CFLAGS_HOT) -c $< -o $@
 
 $(BUILD)/libspanrelay.a: $(LIB_OBJS) $(GEN_O)
 	@rm -f $@
