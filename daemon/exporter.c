@@ -114,7 +114,15 @@ static void transmit(struct exporter *e, struct export_item *it)
         stats.export_retries++;
     stats.export_requests++;
     e->in_flight++;
-    e->ops->send(e->transport, &it->req);
+    if (e->ops->send(e->transport, &it->req) < 0) {
+        /* The transport cannot take it now (it never should within capacity): try
+         * again after a backoff rather than lose track of the batch. */
+        e->in_flight--;
+        it->not_before_ms = uv_now(e->loop) + 1 +
+                            retry_backoff_ms(&e->policy, it->batch->attempts - 1, retry_random);
+        retry_queue_insert(e, it);
+        arm_retry_timer(e);
+    }
 }
 
 /* Sends every waiting batch whose time has come, as capacity allows. */
