@@ -332,9 +332,12 @@ static int new_context(const struct emit_context *parent, int has_parent,
 
 /* ---- exec ---- */
 
-/* Passes SIGINT/SIGTERM/SIGHUP on to the command. A terminal sends its signals to the
- * whole foreground process group, the command included; only signals sent to this
- * process alone (kill(2), si_code <= 0) are forwarded, so none arrives twice. */
+/* Passes SIGINT/SIGTERM/SIGHUP on to the command. A terminal's signals (si_code > 0)
+ * already reach the whole foreground process group, the command included, so they are
+ * not forwarded. A signal from kill(2) is (si_code <= 0): the usual case is a parent
+ * stopping this one process, and the command must hear it. kill(2) cannot tell "this
+ * process" from "its group" apart, so a sender that signals the process and then its
+ * group (GNU timeout does) reaches the command twice. */
 static void forward_signal(int sig, siginfo_t *info, void *ucontext)
 {
     (void)ucontext;

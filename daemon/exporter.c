@@ -293,16 +293,23 @@ void exporter_transport_done(struct exporter *e, struct exporter_request *req,
 {
     struct export_item *it = req->owner;
     e->in_flight--;
-    if (res->connected && !e->connected)
+    if (res->connected && !e->connected) {
         exporter_transport_state(e, 1, NULL);
+    } else if (res->connected && stats.exporter_state != STATS_EXPORTER_READY) {
+        /* An answer proves the backend is there, whatever an earlier failure said. */
+        stats.exporter_up = 1;
+        set_state(STATS_EXPORTER_READY, NULL);
+    }
     switch (res->outcome) {
     case EXPORTER_OK:
         stats.exporter_up = 1;
         handle_ok(e, it, res);
         break;
     case EXPORTER_RETRY:
-        if (!res->connected)
+        if (!res->connected) {
             stats.exporter_up = 0;
+            e->connected = 0;
+        }
         set_state(res->connected ? stats.exporter_state : STATS_EXPORTER_BACKING_OFF,
                   res->message);
         handle_retry(e, it, res);

@@ -92,6 +92,7 @@ struct grpc_call {
     uint8_t *resp;                 /* the response message, prefix included */
     size_t resp_len, resp_cap;
     int resp_truncated;
+    uint64_t started_ms;           /* loop time the request was handed over */
     struct exporter_result deferred; /* the answer a zero timer delivers */
 };
 
@@ -104,6 +105,7 @@ struct grpc_conn {
     int goaway;                    /* GOAWAY received, or stream ids ran out: draining */
     int in_session;                /* inside nghttp2_session_mem_recv/mem_send */
     int close_notified;
+    int silent;                    /* presumed dead: its closing is a failure, never benign */
     int resolving;
     int refs;                      /* handle and request callbacks libuv still owes */
     nghttp2_session *session;
@@ -116,6 +118,7 @@ struct grpc_conn {
     uv_connect_t connect_req;
     uv_timer_t connect_timer;
     size_t write_pending;
+    uint64_t last_read_ms;         /* loop time bytes last came from the backend */
     char last_error[200];
     uint8_t rbuf[READ_BUFFER_SIZE];
 };
@@ -484,9 +487,13 @@ static void call_on_timeout(uv_timer_t *timer)
     struct grpc_conn *c = call->conn;
     struct grpc_transport *t = call->t;
     struct exporter_result res;
+    /* Nothing at all from the backend since this request went out: the connection is
+     * presumed dead (a black hole, a backend that stopped reading), and TCP may take
+     * many minutes to say so. It is dropped so that the retry goes over a new one. */
+    int silent = c && c->last_read_ms < call->started_ms;
     if (c && call->stream_id > 0) {
         nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id, NGHTTP2_CANCEL);
-        set_result(&res, EXPORTER_RETRY, 0, "deadline exceeded: no answer within %llu ms",
+        set_result(&res, EXPORTER_RETRY, !silent, "deadline exceeded: no answer within %llu ms",
                    (unsigned long long)t->timeout_ms);
     } else {
         set_result(&res, EXPORTER_RETRY, 0,
@@ -494,6 +501,11 @@ static void call_on_timeout(uv_timer_t *timer)
                    (unsigned long long)t->timeout_ms);
     }
     call_finish(call, &res);
+    if (c && silent && c->state == CONN_READY) {
+        c->silent = 1;
+        conn_fail(c, "backend silent past the request deadline; reconnecting");
+        return;
+    }
     if (c)
         conn_flush(c);
 }
@@ -701,6 +713,28 @@ static void transport_lost(struct grpc_transport *t, const char *message)
                                             LOG_STR("error", message) }, 2);
 }
 
+/* A healthy backend retiring a connection (max age, idle close): nothing was lost, so
+ * no backoff and no warning; the next request opens a new connection. */
+static void connection_retired(struct grpc_transport *t, const char *message)
+{
+    if (t->destroyed)
+        return;
+    log_write_limited(&t->info_limiter, LOG_INFO, LOGGER, "gRPC export connection retired",
+                      (struct log_field[]){ LOG_STR("endpoint", t->authority),
+                                            LOG_STR("reason", message) }, 2);
+}
+
+static int conn_has_calls_above(const struct grpc_conn *c, int32_t last_stream_id)
+{
+    for (int i = 0; i < MAX_IN_FLIGHT; i++) {
+        const struct grpc_call *call = &c->t->calls[i];
+        if (call->req && call->conn == c &&
+            (call->stream_id == 0 || call->stream_id > last_stream_id))
+            return 1;
+    }
+    return 0;
+}
+
 /* Requests above last_stream_id were not processed: they are answered RETRY now. The
  * others finish on this connection, which then closes; new requests go to a new one. */
 static void conn_on_goaway(struct grpc_conn *c, int32_t last_stream_id, uint32_t error_code)
@@ -712,7 +746,10 @@ static void conn_on_goaway(struct grpc_conn *c, int32_t last_stream_id, uint32_t
     c->goaway = 1;
     if (t->conn == c) {
         t->conn = NULL;
-        transport_lost(t, message);
+        if (error_code == NGHTTP2_NO_ERROR && !conn_has_calls_above(c, last_stream_id))
+            connection_retired(t, message);
+        else
+            transport_lost(t, message);
     }
     struct exporter_result res;
     set_result(&res, EXPORTER_RETRY, 0, "%s; request not processed", message);
@@ -960,6 +997,7 @@ static void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
     char message[200];
     if (nread == 0 || c->closing)
         return;
+    c->last_read_ms = uv_now(c->t->loop);
     if (nread < 0) {
         const char *during = c->state == CONN_HANDSHAKING ? " during the TLS handshake" : "";
         if (nread == UV_EOF)
@@ -1028,15 +1066,20 @@ static void conn_close(struct grpc_conn *c)
         uv_cancel((uv_req_t *)&c->resolve);
 }
 
-/* The connection is unusable: every request on it is answered RETRY with message. */
+/* The connection is unusable: every request on it is answered RETRY with message. A
+ * ready connection closed while it carried nothing is a backend retiring it, not a
+ * failure. */
 static void conn_fail(struct grpc_conn *c, const char *message)
 {
     struct grpc_transport *t = c->t;
     if (c->closing)
         return;
     int current = t->conn == c;
+    int idle = c->state == CONN_READY && !conn_has_calls(c) && !c->silent;
     conn_close(c);
-    if (current)
+    if (current && idle)
+        connection_retired(t, message);
+    else if (current)
         transport_lost(t, message);
     struct exporter_result res;
     set_result(&res, EXPORTER_RETRY, 0, "%s", message);
@@ -1445,6 +1488,7 @@ static int grpc_send(struct exporter_transport *base, struct exporter_request *r
         return -1;
     call->req = req;
     call->grpc_status = -1;
+    call->started_ms = uv_now(t->loop);
     call->prefix[0] = req->encoding && req->encoding[0] ? 1 : 0;
     call->prefix[1] = (uint8_t)(req->len >> 24);
     call->prefix[2] = (uint8_t)(req->len >> 16);
@@ -1460,9 +1504,13 @@ static int grpc_send(struct exporter_transport *base, struct exporter_request *r
         uv_timer_start(&call->timer, call_on_timeout, t->timeout_ms, 0);
 
     if (!t->conn) {
-        if (uv_now(t->loop) < t->reconnect_at) {
+        uint64_t now = uv_now(t->loop);
+        if (now < t->reconnect_at) {
             set_result(&res, EXPORTER_RETRY, 0, "not connected (%s); waiting before reconnecting",
                        t->last_error[0] ? t->last_error : "connection failed");
+            /* Come back exactly when the next connection may start: a backoff of the
+             * batch's own on top would stretch recovery past retry.maxInterval. */
+            res.retry_after_ms = t->reconnect_at - now;
             call_defer(call, &res);
             return 0;
         }

@@ -5,6 +5,7 @@
  * the number of fields is bounded, so a line always fits the buffer whole: a long
  * message is cut, never split or left as broken JSON. */
 #include "log.h"
+#include "utf8.h"
 
 #include <string.h>
 #include <time.h>
@@ -89,13 +90,16 @@ static void line_str(struct line *l, const char *s)
 static void line_json_string_max(struct line *l, const char *s, size_t max)
 {
     size_t kept = 0;
+    size_t left = strlen(s);
+    const unsigned char *p = (const unsigned char *)s;
     line_raw(l, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++, kept++) {
-        if (kept == max) {
+    while (left > 0) {
+        if (kept++ == max) {
             line_raw(l, "...", 3);
             break;
         }
         char esc[8];
+        size_t step = 1;
         if (*p == '"' || *p == '\\') {
             esc[0] = '\\';
             esc[1] = (char)*p;
@@ -105,9 +109,21 @@ static void line_json_string_max(struct line *l, const char *s, size_t max)
         } else if (*p < 0x20) {
             snprintf(esc, sizeof(esc), "\\u%04x", *p);
             line_raw(l, esc, 6);
-        } else {
+        } else if (*p < 0x80) {
             line_raw(l, (const char *)p, 1);
+        } else {
+            /* Text from a backend or a client may be any bytes: a line stays valid
+             * UTF-8, hence valid JSON, with U+FFFD for what is not. */
+            step = utf8_sequence(p, left);
+            if (step == 0) {
+                line_raw(l, "\\ufffd", 6);
+                step = 1;
+            } else {
+                line_raw(l, (const char *)p, step);
+            }
         }
+        p += step;
+        left -= step;
     }
     line_raw(l, "\"", 1);
 }

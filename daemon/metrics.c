@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "stats.h"
+#include "utf8.h"
 
 #ifndef SPANRELAY_VERSION
 #define SPANRELAY_VERSION "0.0.0"
@@ -183,17 +184,29 @@ char *metrics_render_prometheus(size_t *len)
     return text_finish(&t, len);
 }
 
-/* Appends s as a JSON string; the exporter's last error is the only free text here. */
+/* Appends s as a JSON string; the exporter's last error is the only free text here,
+ * and it may carry a backend's bytes: what is not UTF-8 becomes U+FFFD. */
 static void json_string(struct text *t, const char *s)
 {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s);
     text_printf(t, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
+    while (left > 0) {
+        size_t step = 1;
+        if (*p == '"' || *p == '\\') {
             text_printf(t, "\\%c", *p);
-        else if (*p < 0x20)
+        } else if (*p < 0x20) {
             text_printf(t, "\\u%04x", *p);
-        else
+        } else if (*p < 0x80) {
             text_printf(t, "%c", *p);
+        } else if ((step = utf8_sequence(p, left)) == 0) {
+            text_printf(t, "\\ufffd");
+            step = 1;
+        } else {
+            text_printf(t, "%.*s", (int)step, (const char *)p);
+        }
+        p += step;
+        left -= step;
     }
     text_printf(t, "\"");
 }

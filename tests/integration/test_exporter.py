@@ -2,6 +2,7 @@
 specification says, the outage drill, TLS, auth headers that never leak, and the drain
 on SIGTERM. Both wire protocols where the behaviour is theirs to get right."""
 
+import json
 import os
 import shutil
 import signal
@@ -164,6 +165,33 @@ class BackendAnswers(unittest.TestCase):
         m = d.wait_metrics(lambda m: m['spanrelay_spans_export_failed_total'] == n, timeout=10)
         self.assertEqual(m['spanrelay_spans_exported_total'], 0)
         self.assertTrue(any('retries exhausted' in l['msg'] for l in exporter_warnings(d)))
+
+
+    def test_state_is_ready_again_after_a_deadline(self):
+        be, d = backend_and_daemon(self, 'grpc', exporter={'timeout': '1s'})
+        be.respond_next([('hang', 30)])
+        n = send(d, 10)
+        self.assertTrue(be.wait_for_spans(n, timeout=15))
+        d.wait_metrics(settled)
+        h = d.health()
+        self.assertEqual(h['exporter']['state'], 'ready', h)
+        self.assertEqual(d.metrics()['spanrelay_exporter_up'], 1)
+
+    def test_backend_text_that_is_not_utf8_keeps_logs_and_health_json(self):
+        be, d = backend_and_daemon(self, 'http/protobuf')
+        # a google.rpc.Status whose message is not UTF-8 (protobuf-c does not check)
+        text = b'quota \xff\xfe exceeded'
+        status = b'\x08\x03\x12' + bytes([len(text)]) + text
+        be.respond_next([('http', 400, {'Content-Type': 'application/x-protobuf'}, status)])
+        send(d, 5)
+        d.wait_metrics(lambda m: m['spanrelay_spans_export_failed_total'] == 5)
+        import urllib.request
+        with urllib.request.urlopen(d.health_url, timeout=3) as r:
+            doc = json.loads(r.read().decode('utf-8'))
+        self.assertIn('quota', doc['exporter']['last_error'])
+        with open(d.log_path, 'rb') as f:
+            for raw in f.read().splitlines():
+                json.loads(raw.decode('utf-8'))
 
 
 class Outage(unittest.TestCase):

@@ -698,7 +698,9 @@ START_TEST(test_timeout_cancels_stream)
     uint64_t start = uv_now(&fx.loop);
     send_and_wait(1);
     assert_outcome(0, EXPORTER_RETRY, "deadline exceeded");
-    ck_assert_int_eq(fx.e.res[0].connected, 0);
+    /* The backend spoke on the connection after the request went out (HTTP/2
+     * housekeeping): it is there, just slow, so the connection is kept. */
+    ck_assert_int_eq(fx.e.res[0].connected, 1);
     ck_assert_uint_ge(fx.e.done_at[0] - start, 300);
     /* RST_STREAM(CANCEL = 8) told the backend to stop. */
     free(record_with("rst 1 8\n"));

@@ -102,6 +102,27 @@ START_TEST(test_hostile_text_stays_one_valid_line)
 }
 END_TEST
 
+START_TEST(test_bytes_that_are_not_utf8_become_replacement_characters)
+{
+    /* A backend's message: an invalid byte, a truncated two-byte sequence at the end. */
+    log_write(LOG_WARNING, "otel.exporter", "export failed",
+              (struct log_field[]){ LOG_STR("error", "bad \xff byte, cut \xc3") }, 1);
+    json_object *doc = line(0);
+    ck_assert_str_eq(str(doc, "error"), "bad \xef\xbf\xbd byte, cut \xef\xbf\xbd");
+    json_object_put(doc);
+    snprintf(stats.exporter_last_error, sizeof(stats.exporter_last_error), "caf\xc3\xa9 \xff");
+    size_t len;
+    char *text = metrics_render_health(&len);
+    json_object *health = json_tokener_parse(text);
+    ck_assert_ptr_nonnull(health);
+    json_object *exporter;
+    ck_assert(json_object_object_get_ex(health, "exporter", &exporter));
+    ck_assert_str_eq(str(exporter, "last_error"), "caf\xc3\xa9 \xef\xbf\xbd");
+    json_object_put(health);
+    free(text);
+}
+END_TEST
+
 START_TEST(test_long_message_is_cut_not_split)
 {
     char big[10000];
@@ -214,6 +235,7 @@ static Suite *log_suite(void)
     tcase_add_test(tc, test_line_has_the_standard_fields);
     tcase_add_test(tc, test_hostile_text_stays_one_valid_line);
     tcase_add_test(tc, test_long_message_is_cut_not_split);
+    tcase_add_test(tc, test_bytes_that_are_not_utf8_become_replacement_characters);
     tcase_add_test(tc, test_levels_below_the_minimum_are_dropped);
     tcase_add_test(tc, test_limiter_counts_what_it_suppressed);
     tcase_add_test(tc, test_metrics_text_carries_every_term);
