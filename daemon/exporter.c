@@ -5,7 +5,8 @@
  * A batch is compressed once, then sent and resent as is. The exporter holds at most
  * capacity batches (in flight plus waiting to retry): while the backend is down the
  * batcher stops handing it more, so the ring absorbs what it can and drops the rest,
- * and memory outside the ring stays bounded by capacity × exporter.maxBatchBytes. */
+ * and memory outside the ring stays bounded by capacity × exporter.maxBatchBytes (a
+ * compressed batch keeps only its compressed body). */
 #include "exporter.h"
 
 #include <stdio.h>
@@ -210,6 +211,9 @@ static void item_compress(struct exporter *e, struct export_item *it)
     if (rc == 0) {
         it->req.body = it->compressed;
         it->req.len = out_len;
+        /* Every attempt sends the compressed body: the plain one is not needed again. */
+        free(b->data);
+        b->data = NULL;
     } else {
         free(it->compressed);
         it->compressed = NULL;
@@ -273,6 +277,10 @@ static void handle_retry(struct exporter *e, struct export_item *it,
     uint64_t now = uv_now(e->loop);
     uint64_t wait = res->retry_after_ms ? res->retry_after_ms
                                         : retry_backoff_ms(&e->policy, b->attempts - 1, retry_random);
+    /* A backend may ask for any delay; past the elapsed-time budget it means give up,
+     * and capping it here keeps the loop-time arithmetic from overflowing. */
+    if (wait > e->policy.max_elapsed_ms)
+        wait = e->policy.max_elapsed_ms + 1;
     int past_deadline = e->shutting_down && now + wait > e->deadline_ms;
     if (retry_gives_up(&e->policy, b->first_try_ms, now, wait) || past_deadline || e->freeing) {
         warn(e, &e->drop_limiter,
