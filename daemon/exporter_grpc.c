@@ -106,6 +106,7 @@ struct grpc_conn {
     int in_session;                /* inside nghttp2_session_mem_recv/mem_send */
     int close_notified;
     int silent;                    /* presumed dead: its closing is a failure, never benign */
+    int spoke;                     /* the backend's SETTINGS arrived: it speaks HTTP/2 */
     int resolving;
     int refs;                      /* handle and request callbacks libuv still owes */
     nghttp2_session *session;
@@ -762,11 +763,26 @@ static void conn_on_goaway(struct grpc_conn *c, int32_t last_stream_id, uint32_t
         conn_close(c);
 }
 
+/* The backend is there and speaks HTTP/2: reset the reconnect backoff, say so once. */
+static void conn_reached(struct grpc_conn *c)
+{
+    struct grpc_transport *t = c->t;
+    if (c->spoke || t->destroyed)
+        return;
+    c->spoke = 1;
+    exporter_transport_state(t->e, 1, "");
+    log_write_limited(&t->info_limiter, LOG_INFO, LOGGER, "gRPC export connection ready",
+                      (struct log_field[]){ LOG_STR("endpoint", t->authority),
+                                            LOG_STR("address", c->addr_text) }, 2);
+}
+
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
     (void)session;
     if (frame->hd.type == NGHTTP2_GOAWAY)
         conn_on_goaway(user_data, frame->goaway.last_stream_id, frame->goaway.error_code);
+    else if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK))
+        conn_reached(user_data);
     return 0;
 }
 
@@ -911,12 +927,11 @@ static void conn_ready(struct grpc_conn *c)
     c->state = CONN_READY;
     uv_timer_stop(&c->connect_timer);
     t->last_error[0] = '\0';
-    if (!t->destroyed) {
-        exporter_transport_state(t->e, 1, "");
-        log_write_limited(&t->info_limiter, LOG_INFO, LOGGER, "gRPC export connection ready",
-                          (struct log_field[]){ LOG_STR("endpoint", t->authority),
-                                                LOG_STR("address", c->addr_text) }, 2);
-    }
+    /* With TLS, ALPN "h2" has already proved an HTTP/2 peer. In cleartext a TCP connect
+     * proves nothing (an HTTP/1.1 port accepts too): the backend counts as reached once
+     * its SETTINGS frame arrives (conn_on_settings). */
+    if (c->tls)
+        conn_reached(c);
     for (int i = 0; i < MAX_IN_FLIGHT; i++) {
         struct grpc_call *call = &t->calls[i];
         if (call->req && call->conn == c && call->stream_id == 0)
@@ -1075,7 +1090,7 @@ static void conn_fail(struct grpc_conn *c, const char *message)
     if (c->closing)
         return;
     int current = t->conn == c;
-    int idle = c->state == CONN_READY && !conn_has_calls(c) && !c->silent;
+    int idle = c->state == CONN_READY && c->spoke && !conn_has_calls(c) && !c->silent;
     conn_close(c);
     if (current && idle)
         connection_retired(t, message);

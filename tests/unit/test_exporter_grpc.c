@@ -780,8 +780,10 @@ START_TEST(test_reset_mid_request)
         assert_outcome(i, EXPORTER_RETRY, "127.0.0.1");
         ck_assert_int_eq(fx.e.res[i].connected, 0);
     }
-    ck_assert_int_eq(fx.e.states, 2);
-    ck_assert_int_eq(fx.e.state_connected[1], 0);
+    /* "reached" is reported only once the backend's SETTINGS was read, which a reset
+     * may beat; the loss is always reported, last. */
+    ck_assert_int_ge(fx.e.states, 1);
+    ck_assert_int_eq(fx.e.state_connected[fx.e.states - 1], 0);
     free(record_with("reset\n"));
 }
 END_TEST
@@ -804,11 +806,11 @@ START_TEST(test_reconnects_after_delay)
     send_req(2);
     ck_assert(run_until_done(3, WAIT_MS));
     assert_outcome(2, EXPORTER_OK, NULL);
-    /* ready, lost, ready again */
-    ck_assert_int_eq(fx.e.states, 3);
-    ck_assert_int_eq(fx.e.state_connected[0], 1);
-    ck_assert_int_eq(fx.e.state_connected[1], 0);
-    ck_assert_int_eq(fx.e.state_connected[2], 1);
+    /* (reached,) lost, reached again: the first connection may be reset before the
+     * backend's SETTINGS is read, so its "reached" is not certain. */
+    ck_assert_int_ge(fx.e.states, 2);
+    ck_assert_int_eq(fx.e.state_connected[fx.e.states - 2], 0);
+    ck_assert_int_eq(fx.e.state_connected[fx.e.states - 1], 1);
 }
 END_TEST
 
