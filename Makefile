@@ -110,7 +110,7 @@ bench: deps all $(BUILD)/bench/loadgen
 # libFuzzer targets (clang): the wire walk, OTLP/JSON, the YAML configuration.
 # FUZZ_SECONDS each; crashes land in build/fuzz/.
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS := daemon/otlp.c daemon/utf8.c daemon/sampler.c daemon/otlp_json.c daemon/config.c \
+FUZZ_SRCS := daemon/otlp.c daemon/utf8.c daemon/codec.c daemon/sampler.c daemon/otlp_json.c daemon/config.c \
              $(GEN_C)
 fuzz: deps gen
 	@mkdir -p build/fuzz

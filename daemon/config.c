@@ -6,6 +6,7 @@
  * environment go through the same setter, so they share every rule and every message. */
 
 #include "config.h"
+#include "codec.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -612,17 +613,6 @@ static void kv_free(struct config_kv *list, size_t count)
     free(list);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes %XX escapes of s[0..len) into a new string. Control characters are refused
  * because these values end up in HTTP/2 headers and resource attributes (a decoded
  * CR LF or NUL would split or cut them). */
@@ -635,8 +625,8 @@ static int percent_decode(const char *s, size_t len, char **out, const char **pr
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '%') {
-            int hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
-            int lo = hi >= 0 ? hex_value(s[i + 2]) : -1;
+            int hi = i + 2 < len ? codec_hex_value(s[i + 1]) : -1;
+            int lo = hi >= 0 ? codec_hex_value(s[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 free(buf);
                 *problem = "bad percent-encoding (want %XX)";

@@ -39,6 +39,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "codec.h"
 #include "exporter_transport.h"
 #include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
@@ -175,17 +176,6 @@ static void set_result(struct exporter_result *res, enum exporter_outcome outcom
     va_end(ap);
 }
 
-static int hex_value(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* grpc-message is percent-encoded UTF-8. Control characters become spaces: the text
  * ends up in log lines and /health. */
 static void percent_decode(char *dst, size_t dstlen, const uint8_t *src, size_t len)
@@ -193,51 +183,13 @@ static void percent_decode(char *dst, size_t dstlen, const uint8_t *src, size_t 
     size_t o = 0;
     for (size_t i = 0; i < len && o + 1 < dstlen; i++) {
         int ch = src[i];
-        if (ch == '%' && i + 2 < len && hex_value(src[i + 1]) >= 0 && hex_value(src[i + 2]) >= 0) {
-            ch = hex_value(src[i + 1]) * 16 + hex_value(src[i + 2]);
+        if (ch == '%' && i + 2 < len && codec_hex_value(src[i + 1]) >= 0 && codec_hex_value(src[i + 2]) >= 0) {
+            ch = codec_hex_value(src[i + 1]) * 16 + codec_hex_value(src[i + 2]);
             i += 2;
         }
         dst[o++] = (char)(ch < 0x20 || ch == 0x7f ? ' ' : ch);
     }
     dst[o] = '\0';
-}
-
-static int base64_value(int ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+' || ch == '-')
-        return 62;
-    if (ch == '/' || ch == '_')
-        return 63;
-    return -1;
-}
-
-/* Binary gRPC metadata is base64, padded or not. Returns the decoded length or -1;
- * out holds at least len * 3 / 4 + 3 bytes. */
-static long base64_decode(const uint8_t *src, size_t len, uint8_t *out)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    while (len > 0 && src[len - 1] == '=')
-        len--;
-    for (size_t i = 0; i < len; i++) {
-        int v = base64_value(src[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    return (long)o;
 }
 
 static int name_is(const uint8_t *name, size_t len, const char *s)
@@ -638,7 +590,10 @@ static void details_set(struct grpc_call *call, const uint8_t *value, size_t len
     uint8_t *out = malloc(len * 3 / 4 + 3);
     if (!out)
         return;
-    long n = base64_decode(value, len, out);
+    /* Binary gRPC metadata is base64, padded or not. */
+    while (len > 0 && value[len - 1] == '=')
+        len--;
+    long n = codec_base64_decode(value, len, out);
     if (n < 0) {
         free(out);
         return;

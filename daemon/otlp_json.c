@@ -6,6 +6,7 @@
  * converts so that an error can say where it is. */
 
 #include "otlp_json.h"
+#include "codec.h"
 
 #include <inttypes.h>
 #include <limits.h>
@@ -324,33 +325,6 @@ static int reparse_big_integers(struct conv *c, const char *json, size_t len, js
 
 /* ---- scalars ---- */
 
-static int hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Both the standard and the URL-safe alphabet, as ProtoJSON parsers accept either. */
-static int base64_digit(char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+' || ch == '-')
-        return 62;
-    if (ch == '/' || ch == '_')
-        return 63;
-    return -1;
-}
-
 static int skip_digits(const char *s, size_t n, size_t *i)
 {
     size_t start = *i;
@@ -612,8 +586,8 @@ static int read_hex(struct conv *c, json_object *v, const struct path *at, Proto
     if (data == NULL)
         return out_of_memory(c);
     for (i = 0; i < n / 2; i++) {
-        int hi = hex_digit(s[2 * i]);
-        int lo = hex_digit(s[2 * i + 1]);
+        int hi = codec_hex_value(s[2 * i]);
+        int lo = codec_hex_value(s[2 * i + 1]);
 
         if (hi < 0 || lo < 0)
             return fail(c, at, "invalid hex string");
@@ -628,9 +602,8 @@ static int read_base64(struct conv *c, json_object *v, const struct path *at,
                        ProtobufCBinaryData *out)
 {
     const char *s;
-    size_t n, i, o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
+    size_t n;
+    long decoded;
     uint8_t *data;
 
     if (!json_object_is_type(v, json_type_string))
@@ -648,21 +621,11 @@ static int read_base64(struct conv *c, json_object *v, const struct path *at,
     data = arena_alloc(&c->arena, n / 4 * 3 + 2);
     if (data == NULL)
         return out_of_memory(c);
-    for (i = 0; i < n; i++) {
-        int d = base64_digit(s[i]);
-
-        if (d < 0)
-            return fail(c, at, "invalid base64 string");
-        acc = acc << 6 | (uint32_t)d;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            data[o++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    out->data = o > 0 ? data : NULL;
-    out->len = o;
+    decoded = codec_base64_decode((const uint8_t *)s, n, data);
+    if (decoded < 0)
+        return fail(c, at, "invalid base64 string");
+    out->data = decoded > 0 ? data : NULL;
+    out->len = (size_t)decoded;
     return 0;
 }
 

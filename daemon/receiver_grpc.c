@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "compress.h"
 #include "log.h"
 #include "otlp_response.h"
@@ -105,28 +106,6 @@ static void percent_encode(char *dst, size_t dstlen, const char *src)
     { (uint8_t *)(name), (uint8_t *)(value), sizeof(name) - 1, strlen(value), \
       NGHTTP2_NV_FLAG_NO_COPY_NAME }
 
-/* Base64 without padding, as gRPC's -bin headers carry binary values. */
-static void base64_encode(char *dst, size_t dstlen, const uint8_t *src, size_t n)
-{
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 5 < dstlen; i += 3) {
-        uint32_t v = (uint32_t)src[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)src[i + 1] << 8;
-        if (i + 2 < n)
-            v |= src[i + 2];
-        dst[o++] = alphabet[(v >> 18) & 63];
-        dst[o++] = alphabet[(v >> 12) & 63];
-        if (i + 1 < n)
-            dst[o++] = alphabet[(v >> 6) & 63];
-        if (i + 2 < n)
-            dst[o++] = alphabet[v & 63];
-    }
-    dst[o] = '\0';
-}
-
 /* A trailers-only response: the status rides on the response headers. With
  * retry_delay_ms, a google.rpc.RetryInfo tells the client when to try again. */
 static void answer_status(struct grpc_conn *c, struct grpc_stream *st, int code, const char *msg,
@@ -146,7 +125,7 @@ static void answer_status(struct grpc_conn *c, struct grpc_stream *st, int code,
     size_t nhdrs = 4;
     if (retry_delay_ms) {
         size_t len = otlp_response_status_retry(status, sizeof(status), code, msg, retry_delay_ms);
-        base64_encode(details, sizeof(details), status, len);
+        codec_base64_encode(details, sizeof(details), status, len);
         hdrs[4].value = (uint8_t *)details;
         hdrs[4].valuelen = strlen(details);
         nhdrs = len ? 5 : 4;
