@@ -20,6 +20,7 @@ WORKDIR /src
 COPY Makefile VERSION ./
 COPY proto/ proto/
 COPY daemon/ daemon/
+COPY cli/ cli/
 COPY config/ config/
 RUN make build/spanrelay && strip build/spanrelay
 # The image's own defaults, for `docker run` without the chart: export stays off until

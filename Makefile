@@ -30,19 +30,22 @@ GEN_C     := $(PROTOS:%.proto=$(GEN_DIR)/%.pb-c.c)
 GEN_H     := $(PROTOS:%.proto=$(GEN_DIR)/%.pb-c.h)
 GEN_O     := $(GEN_C:%.c=%.o)
 
-MAIN_SRCS := daemon/main.c daemon/emit_main.c
-LIB_SRCS  := $(filter-out $(MAIN_SRCS),$(wildcard daemon/*.c))
-LIB_OBJS  := $(LIB_SRCS:daemon/%.c=$(BUILD)/obj/%.o)
-UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# daemon/ follows the data flow: receive/ -> pipeline/ -> export/, with base/ under all;
+# cli/ holds spanrelay-emit, which shares the library but is not part of the daemon.
+DAEMON_DIRS := daemon/base daemon/receive daemon/pipeline daemon/export
+LIB_SRCS  := $(wildcard $(DAEMON_DIRS:%=%/*.c)) cli/emit.c
+LIB_HDRS  := $(wildcard $(DAEMON_DIRS:%=%/*.h)) cli/emit.h
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/*/test_*.c)
+UNIT_BINS := $(addprefix $(BUILD)/tests/,$(notdir $(UNIT_SRCS:.c=)))
 
-ALL_CFLAGS = $(CFLAGS_BASE) -I$(GEN_DIR) -Idaemon $(PKG_CFLAGS) $(CFLAGS)
+ALL_CFLAGS = $(CFLAGS_BASE) -I$(GEN_DIR) -Idaemon -I. $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
 
 .PHONY: all gen run test asan unit bench deps clean fuzz
 .SECONDARY:
 
-all: $(BUILD)/spanrelay $(if $(wildcard daemon/emit_main.c),$(BUILD)/spanrelay-emit)
+all: $(BUILD)/spanrelay $(BUILD)/spanrelay-emit
 
 $(GEN_DIR)/%.pb-c.c $(GEN_DIR)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN_DIR)
@@ -55,9 +58,9 @@ $(GEN_DIR)/%.pb-c.o: $(GEN_DIR)/%.pb-c.c $(GEN_H)
 
 # The wire walk is half of the daemon's CPU per span; -O3 makes it about a quarter
 # cheaper (make bench), so its two files get it and the rest stays at -O2.
-$(BUILD)/obj/otlp.o $(BUILD)/obj/utf8.o: CFLAGS_HOT = -O3
+$(BUILD)/obj/daemon/pipeline/otlp.o $(BUILD)/obj/daemon/base/utf8.o: CFLAGS_HOT = -O3
 
-$(BUILD)/obj/%.o: daemon/%.c $(wildcard daemon/*.h) $(GEN_H)
+$(BUILD)/obj/%.o: %.c $(LIB_HDRS) $(GEN_H)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	@$(CC) $(ALL_CFLAGS) $(CFLAGS_HOT) -c $< -o $@
@@ -67,15 +70,18 @@ $(BUILD)/libspanrelay.a: $(LIB_OBJS) $(GEN_O)
 	@echo "  AR      $@"
 	@ar rcs $@ $^
 
-$(BUILD)/spanrelay: $(BUILD)/obj/main.o $(BUILD)/libspanrelay.a
+$(BUILD)/spanrelay: $(BUILD)/obj/daemon/main.o $(BUILD)/libspanrelay.a
 	@echo "  LD      $@"
 	@$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/spanrelay-emit: $(BUILD)/obj/emit_main.o $(BUILD)/libspanrelay.a
+$(BUILD)/spanrelay-emit: $(BUILD)/obj/cli/emit_main.o $(BUILD)/libspanrelay.a
 	@echo "  LD      $@"
 	@$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libspanrelay.a
+# A unit suite's binary is named for its file; the source sits in the folder that
+# mirrors the daemon file it tests.
+vpath test_%.c $(sort $(dir $(UNIT_SRCS)))
+$(BUILD)/tests/%: %.c tests/unit/unit.h $(BUILD)/libspanrelay.a
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	@$(CC) $(ALL_CFLAGS) -Itests/unit $(shell pkg-config --cflags check) -o $@ $< \
@@ -110,14 +116,15 @@ bench: deps all $(BUILD)/bench/loadgen
 # libFuzzer targets (clang): the wire walk, OTLP/JSON, the YAML configuration.
 # FUZZ_SECONDS each; crashes land in build/fuzz/.
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS := daemon/otlp.c daemon/utf8.c daemon/codec.c daemon/sampler.c daemon/otlp_json.c daemon/config.c \
+FUZZ_SRCS := daemon/pipeline/otlp.c daemon/base/utf8.c daemon/base/codec.c daemon/pipeline/sampler.c \
+             daemon/receive/otlp_json.c daemon/base/config.c \
              $(GEN_C)
 fuzz: deps gen
 	@mkdir -p build/fuzz
 	@for t in otlp json config; do \
 	    echo "  FUZZ    $$t ($(FUZZ_SECONDS)s)"; \
 	    clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	        -I$(GEN_DIR) -Idaemon $(PKG_CFLAGS) tests/fuzz/fuzz_$$t.c $(FUZZ_SRCS) \
+	        -I$(GEN_DIR) -Idaemon -I. $(PKG_CFLAGS) tests/fuzz/fuzz_$$t.c $(FUZZ_SRCS) \
 	        -o build/fuzz/fuzz_$$t $(PKG_LIBS) || exit 1; \
 	    mkdir -p build/fuzz/corpus_$$t; \
 	    (cd build/fuzz && ./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \

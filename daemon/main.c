@@ -8,12 +8,12 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "config.h"
-#include "health.h"
-#include "log.h"
-#include "metrics.h"
-#include "pipeline.h"
-#include "receiver.h"
+#include "base/config.h"
+#include "base/health.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "pipeline/pipeline.h"
+#include "receive/receiver.h"
 
 #ifndef SPANRELAY_VERSION
 #define SPANRELAY_VERSION "0.0.0"

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "otlp.h"
-#include "otlp_json.h"
+#include "pipeline/otlp.h"
+#include "receive/otlp_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,0 +1,131 @@
+/* health.c — the HTTP/1.1 server behind /health and /metrics. */
+#include "base/health.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "receive/http1.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/netaddr.h"
+
+#define HEALTH_MAX_CONNECTIONS 64
+
+struct health_server {
+    uv_tcp_t listener;
+    struct http1_settings settings;
+    int connections;
+    int stopping;
+};
+
+static void health_handle(void *ctx, struct http1_conn *conn, const struct http1_request *req)
+{
+    (void)ctx;
+    int is_health = strcmp(req->path, "/health") == 0;
+    int is_metrics = strcmp(req->path, "/metrics") == 0;
+    if (!is_health && !is_metrics) {
+        http1_respond(conn, 404, "text/plain", "not found\n", 10, NULL);
+        return;
+    }
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        http1_respond(conn, 405, "text/plain", "method not allowed\n", 19, "Allow: GET, HEAD\r\n");
+        return;
+    }
+    size_t len = 0;
+    char *body = is_health ? metrics_render_health(&len) : metrics_render_prometheus(&len);
+    if (!body) {
+        http1_respond(conn, 500, "text/plain", "out of memory\n", 14, NULL);
+        return;
+    }
+    const char *ctype = is_health ? "application/json" : "text/plain; version=0.0.4";
+    http1_respond(conn, 200, ctype, body, len, NULL);
+    free(body);
+}
+
+/* The server is freed once its listener and its last connection are closed. */
+static void health_maybe_free(struct health_server *h)
+{
+    if (h->stopping == 2 && h->connections == 0)
+        free(h);
+}
+
+static void health_conn_closed(void *ctx)
+{
+    struct health_server *h = ctx;
+    h->connections--;
+    health_maybe_free(h);
+}
+
+static void health_on_connection(uv_stream_t *server, int status)
+{
+    struct health_server *h = server->data;
+    if (status < 0)
+        return;
+    uv_tcp_t *client = malloc(sizeof(*client));
+    if (!client)
+        return;
+    uv_tcp_init(server->loop, client);
+    if (uv_accept(server, (uv_stream_t *)client) < 0) {
+        uv_close((uv_handle_t *)client, (uv_close_cb)free);
+        return;
+    }
+    if (h->connections >= HEALTH_MAX_CONNECTIONS) {
+        /* Probes open one connection at a time; more than this is a leak or an attack. */
+        uv_close((uv_handle_t *)client, (uv_close_cb)free);
+        return;
+    }
+    h->connections++;
+    http1_conn_start((uv_stream_t *)client, NULL, 0, &h->settings);
+}
+
+struct health_server *health_start(uv_loop_t *loop, const char *listen, char *err, size_t errlen)
+{
+    struct health_server *h = calloc(1, sizeof(*h));
+    if (!h) {
+        snprintf(err, errlen, "health: out of memory");
+        return NULL;
+    }
+    h->settings = (struct http1_settings){
+        .max_header_bytes = 8192,
+        .max_body_bytes = 4096,
+        .body_too_large_status = 400,
+        .request_timeout_ms = 5000,
+        .idle_timeout_ms = 30000,
+        .max_pending_write_bytes = 1 << 20,
+        .handler = health_handle,
+        .ctx = h,
+        .closed = health_conn_closed,
+        .closed_ctx = h,
+        .logger = "spanrelay.health",
+    };
+    h->listener.data = h;
+    struct sockaddr_storage addr;
+    if (netaddr_parse(listen, &addr) < 0) {
+        snprintf(err, errlen, "health.listen: expected host:port with a numeric host, got \"%s\"",
+                 listen);
+        free(h);
+        return NULL;
+    }
+    int rc = netaddr_listen_tcp(loop, &h->listener, listen, 64, health_on_connection);
+    if (rc < 0) {
+        snprintf(err, errlen, "health.listen: cannot listen on %s: %s", listen, uv_strerror(rc));
+        health_stop(h);
+        return NULL;
+    }
+    return h;
+}
+
+static void health_listener_closed(uv_handle_t *handle)
+{
+    struct health_server *h = handle->data;
+    h->stopping = 2;
+    health_maybe_free(h);
+}
+
+void health_stop(struct health_server *h)
+{
+    h->stopping = 1;
+    http1_close_all(&h->settings);
+    uv_close((uv_handle_t *)&h->listener, health_listener_closed);
+}

@@ -1,0 +1,243 @@
+/* metrics.c — Prometheus text and /health JSON from the counters in stats.h. */
+#include "base/metrics.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/stats.h"
+#include "base/utf8.h"
+
+#ifndef SPANRELAY_VERSION
+#define SPANRELAY_VERSION "0.0.0"
+#endif
+
+static struct timespec start_time;
+
+struct text {
+    char *buf;
+    size_t len, cap;
+    int failed;
+};
+
+static void text_printf(struct text *t, const char *fmt, ...)
+{
+    if (t->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->buf ? t->buf + t->len : NULL, t->buf ? t->cap - t->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->failed = 1;
+            return;
+        }
+        if (t->buf && t->len + (size_t)n < t->cap) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = t->cap ? t->cap * 2 : 4096;
+        while (cap < t->len + (size_t)n + 1)
+            cap *= 2;
+        char *nb = realloc(t->buf, cap);
+        if (!nb) {
+            t->failed = 1;
+            return;
+        }
+        t->buf = nb;
+        t->cap = cap;
+    }
+}
+
+static char *text_finish(struct text *t, size_t *len)
+{
+    if (t->failed) {
+        free(t->buf);
+        return NULL;
+    }
+    *len = t->len;
+    return t->buf;
+}
+
+void metrics_set_start_time(void)
+{
+    clock_gettime(CLOCK_MONOTONIC, &start_time);
+}
+
+static double uptime_seconds(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start_time.tv_sec) +
+           (double)(now.tv_nsec - start_time.tv_nsec) / 1e9;
+}
+
+static uint64_t resident_bytes(void)
+{
+    unsigned long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void prom_header(struct text *t, const char *name, const char *type, const char *help)
+{
+    text_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void prom_value(struct text *t, const char *name, const char *type, const char *help,
+                       uint64_t v)
+{
+    prom_header(t, name, type, help);
+    text_printf(t, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void prom_requests(struct text *t)
+{
+    prom_header(t, "spanrelay_receiver_requests_total", "counter",
+                "OTLP export requests answered, by transport and status code (HTTP status or gRPC status).");
+    for (int tr = 0; tr < STATS_TRANSPORT_COUNT; tr++) {
+        for (int i = 0; i < STATS_HTTP_CODES; i++) {
+            const struct stats_code_count *c = &stats.requests[tr][i];
+            if (c->count == 0)
+                continue;
+            text_printf(t, "spanrelay_receiver_requests_total{transport=\"%s\",code=\"%d\"} %llu\n",
+                        stats_transport_name((enum stats_transport)tr), c->code,
+                        (unsigned long long)c->count);
+        }
+    }
+}
+
+char *metrics_render_prometheus(size_t *len)
+{
+    struct text t = { 0 };
+    prom_header(&t, "spanrelay_spans_received_total", "counter",
+                "Spans in export requests that parsed, by transport.");
+    for (int tr = 0; tr < STATS_TRANSPORT_COUNT; tr++)
+        text_printf(&t, "spanrelay_spans_received_total{transport=\"%s\"} %llu\n",
+                    stats_transport_name((enum stats_transport)tr),
+                    (unsigned long long)stats.spans_received[tr]);
+    prom_header(&t, "spanrelay_spans_rejected_total", "counter",
+                "Spans refused as invalid, by reason.");
+    for (int r = 0; r < STATS_REJECT_COUNT; r++)
+        text_printf(&t, "spanrelay_spans_rejected_total{reason=\"%s\"} %llu\n",
+                    stats_reject_reason_name((enum stats_reject_reason)r),
+                    (unsigned long long)stats.spans_rejected[r]);
+    prom_value(&t, "spanrelay_spans_sampled_out_total", "counter",
+               "Spans the sampler did not keep.", stats.spans_sampled_out);
+    prom_value(&t, "spanrelay_spans_dropped_overflow_total", "counter",
+               "Kept spans dropped because the buffer was full.", stats.spans_dropped_overflow);
+    prom_value(&t, "spanrelay_spans_exported_total", "counter",
+               "Spans the backend accepted.", stats.spans_exported);
+    prom_value(&t, "spanrelay_spans_export_failed_total", "counter",
+               "Spans given up on: non-retryable answer, retries exhausted, shutdown timeout, or disabled exporter.",
+               stats.spans_export_failed);
+    prom_value(&t, "spanrelay_spans_buffered", "gauge", "Spans in the buffer now.",
+               stats.spans_buffered);
+    prom_value(&t, "spanrelay_spans_in_flight", "gauge",
+               "Spans in export requests awaiting an answer.", stats.spans_in_flight);
+    prom_value(&t, "spanrelay_buffer_bytes", "gauge", "Bytes in the buffer now.",
+               stats.buffer_bytes);
+    prom_value(&t, "spanrelay_buffer_capacity_bytes", "gauge", "The buffer's bound in bytes.",
+               stats.buffer_capacity_bytes);
+    prom_value(&t, "spanrelay_exporter_up", "gauge", "1 while the backend answers, 0 otherwise.",
+               (uint64_t)stats.exporter_up);
+    prom_value(&t, "spanrelay_exporter_requests_total", "counter",
+               "Export requests sent to the backend.", stats.export_requests);
+    prom_value(&t, "spanrelay_exporter_retries_total", "counter",
+               "Export requests retried after a retryable failure.", stats.export_retries);
+    prom_value(&t, "spanrelay_exporter_backend_rejected_spans_total", "counter",
+               "Spans the backend reported as rejected in a partial success.",
+               stats.export_backend_rejected);
+    prom_requests(&t);
+    prom_value(&t, "spanrelay_receiver_connections", "gauge", "Open receiver connections.",
+               stats.connections_open);
+    prom_value(&t, "spanrelay_receiver_connections_accepted_total", "counter",
+               "Receiver connections accepted.", stats.connections_accepted);
+    prom_value(&t, "spanrelay_receiver_connections_refused_total", "counter",
+               "Receiver connections refused over receiver.maxConnections.",
+               stats.connections_refused);
+    prom_header(&t, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    text_printf(&t, "process_resident_memory_bytes %llu\n", (unsigned long long)resident_bytes());
+    prom_header(&t, "process_cpu_seconds_total", "counter", "User and system CPU time in seconds.");
+    text_printf(&t, "process_cpu_seconds_total %.6f\n", cpu_seconds());
+    prom_header(&t, "spanrelay_build_info", "gauge", "Always 1; the version is a label.");
+    text_printf(&t, "spanrelay_build_info{version=\"%s\"} 1\n", SPANRELAY_VERSION);
+    return text_finish(&t, len);
+}
+
+/* Appends s as a JSON string; the exporter's last error is the only free text here,
+ * and it may carry a backend's bytes: what is not UTF-8 becomes U+FFFD. */
+static void json_string(struct text *t, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s);
+    text_printf(t, "\"");
+    while (left > 0) {
+        size_t step = 1;
+        if (*p == '"' || *p == '\\') {
+            text_printf(t, "\\%c", *p);
+        } else if (*p < 0x20) {
+            text_printf(t, "\\u%04x", *p);
+        } else if (*p < 0x80) {
+            text_printf(t, "%c", *p);
+        } else if ((step = utf8_sequence(p, left)) == 0) {
+            text_printf(t, "\\ufffd");
+            step = 1;
+        } else {
+            text_printf(t, "%.*s", (int)step, (const char *)p);
+        }
+        p += step;
+        left -= step;
+    }
+    text_printf(t, "\"");
+}
+
+char *metrics_render_health(size_t *len)
+{
+    struct text t = { 0 };
+    uint64_t rejected = 0;
+    for (int r = 0; r < STATS_REJECT_COUNT; r++)
+        rejected += stats.spans_rejected[r];
+    text_printf(&t, "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_seconds\":%.3f,",
+                SPANRELAY_VERSION, uptime_seconds());
+    text_printf(&t, "\"exporter\":{\"state\":\"%s\",\"last_error\":",
+                stats_exporter_state_name(stats.exporter_state));
+    if (stats.exporter_last_error[0])
+        json_string(&t, stats.exporter_last_error);
+    else
+        text_printf(&t, "null");
+    text_printf(&t, "},\"buffer\":{\"bytes\":%llu,\"capacity_bytes\":%llu},",
+                (unsigned long long)stats.buffer_bytes,
+                (unsigned long long)stats.buffer_capacity_bytes);
+    text_printf(&t,
+                "\"spans\":{\"received\":%llu,\"rejected_invalid\":%llu,\"sampled_out\":%llu,"
+                "\"dropped_overflow\":%llu,\"exported\":%llu,\"export_failed\":%llu,"
+                "\"buffered\":%llu,\"in_flight\":%llu}}\n",
+                (unsigned long long)stats_received_total(), (unsigned long long)rejected,
+                (unsigned long long)stats.spans_sampled_out,
+                (unsigned long long)stats.spans_dropped_overflow,
+                (unsigned long long)stats.spans_exported,
+                (unsigned long long)stats.spans_export_failed,
+                (unsigned long long)stats.spans_buffered,
+                (unsigned long long)stats.spans_in_flight);
+    return text_finish(&t, len);
+}

@@ -1,0 +1,390 @@
+/* exporter.c — the exporter's policy, above the wire protocols: which batch goes when,
+ * retries with backoff, giving up, connection backoff, state for /health, and the
+ * WARNING lines operators read (logger "otel.exporter", rate-limited, never ERROR).
+ *
+ * A batch is compressed once, then sent and resent as is. The exporter holds at most
+ * capacity batches (in flight plus waiting to retry): while the backend is down the
+ * batcher stops handing it more, so the ring absorbs what it can and drops the rest,
+ * and memory outside the ring stays bounded by capacity × exporter.maxBatchBytes (a
+ * compressed batch keeps only its compressed body). */
+#include "export/exporter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/compress.h"
+#include "export/exporter_transport.h"
+#include "base/log.h"
+#include "export/retry.h"
+#include "base/stats.h"
+
+#define LOGGER "otel.exporter"
+#define WARN_INTERVAL_MS 10000
+
+struct export_item {
+    struct exporter_batch *batch;
+    struct exporter_request req;
+    uint8_t *compressed;           /* owned; NULL when sent uncompressed */
+    uint64_t not_before_ms;        /* loop time of the next attempt */
+    struct export_item *next;      /* retry queue link */
+};
+
+struct exporter {
+    uv_loop_t *loop;
+    const struct config *cfg;
+    const struct exporter_transport_ops *ops;
+    struct exporter_transport *transport;
+    exporter_done_cb done;
+    void *done_arg;
+    exporter_ready_cb ready;
+    void *ready_arg;
+    struct retry_policy policy;
+    int capacity;
+    int in_flight;                 /* items inside the transport */
+    int waiting;                   /* items in the retry queue */
+    struct export_item *retry_head;/* sorted by not_before_ms */
+    uv_timer_t retry_timer;
+    int connect_failures;
+    int connected;
+    int shutting_down;
+    uint64_t deadline_ms;
+    int freeing;
+    /* One limiter per kind of news: a flood of "will retry" must not hide that data
+     * is being dropped. */
+    struct log_limiter retry_limiter;
+    struct log_limiter drop_limiter;
+    struct log_limiter partial_limiter;
+};
+
+static void item_free(struct export_item *it)
+{
+    free(it->compressed);
+    free(it->batch->data);
+    free(it->batch);
+    free(it);
+}
+
+/* The batch is finished for good: report it, free it, and tell the batcher. */
+static void item_finish(struct exporter *e, struct export_item *it, uint32_t exported,
+                        uint32_t failed)
+{
+    e->done(e->done_arg, it->batch, exported, failed);
+    item_free(it);
+    if (e->ready && !e->freeing)
+        e->ready(e->ready_arg);
+}
+
+static void set_state(enum stats_exporter_state state, const char *error)
+{
+    stats.exporter_state = state;
+    if (error)
+        snprintf(stats.exporter_last_error, sizeof(stats.exporter_last_error), "%s", error);
+}
+
+static void retry_queue_insert(struct exporter *e, struct export_item *it)
+{
+    struct export_item **p = &e->retry_head;
+    while (*p && (*p)->not_before_ms <= it->not_before_ms)
+        p = &(*p)->next;
+    it->next = *p;
+    *p = it;
+    e->waiting++;
+}
+
+static void send_due(struct exporter *e);
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    send_due(t->data);
+}
+
+static void arm_retry_timer(struct exporter *e)
+{
+    if (!e->retry_head || e->freeing)
+        return;
+    uint64_t now = uv_now(e->loop);
+    uint64_t at = e->retry_head->not_before_ms;
+    uv_timer_start(&e->retry_timer, on_retry_timer, at > now ? at - now : 0, 0);
+}
+
+static void transmit(struct exporter *e, struct export_item *it)
+{
+    it->batch->attempts++;
+    if (it->batch->attempts > 1)
+        stats.export_retries++;
+    stats.export_requests++;
+    e->in_flight++;
+    if (e->ops->send(e->transport, &it->req) < 0) {
+        /* The transport cannot take it now (it never should within capacity): try
+         * again after a backoff rather than lose track of the batch. */
+        e->in_flight--;
+        it->not_before_ms = uv_now(e->loop) + 1 +
+                            retry_backoff_ms(&e->policy, it->batch->attempts - 1, retry_random);
+        retry_queue_insert(e, it);
+        arm_retry_timer(e);
+    }
+}
+
+/* Sends every waiting batch whose time has come, as capacity allows. */
+static void send_due(struct exporter *e)
+{
+    uint64_t now = uv_now(e->loop);
+    while (e->retry_head && e->retry_head->not_before_ms <= now &&
+           e->in_flight < e->ops->capacity(e->transport)) {
+        struct export_item *it = e->retry_head;
+        e->retry_head = it->next;
+        e->waiting--;
+        transmit(e, it);
+    }
+    arm_retry_timer(e);
+}
+
+struct exporter *exporter_new(uv_loop_t *loop, const struct config *cfg, exporter_done_cb done,
+                              void *arg, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    if (!cfg->enabled || cfg->endpoint[0] == '\0')
+        return NULL;
+    struct exporter *e = calloc(1, sizeof(*e));
+    if (!e) {
+        snprintf(err, errlen, "exporter: out of memory");
+        return NULL;
+    }
+    e->loop = loop;
+    e->cfg = cfg;
+    e->done = done;
+    e->done_arg = arg;
+    e->ops = cfg->protocol == CONFIG_PROTOCOL_GRPC ? &exporter_grpc_ops : &exporter_http_ops;
+    e->policy = (struct retry_policy){ cfg->retry_initial_interval_ms, cfg->retry_max_interval_ms,
+                                       cfg->retry_max_elapsed_ms };
+    e->retry_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
+    e->drop_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
+    e->partial_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
+    e->transport = e->ops->create(loop, cfg, e, err, errlen);
+    if (!e->transport) {
+        free(e);
+        return NULL;
+    }
+    e->capacity = e->ops->capacity(e->transport);
+    uv_timer_init(loop, &e->retry_timer);
+    e->retry_timer.data = e;
+    set_state(STATS_EXPORTER_CONNECTING, NULL);
+    stats.exporter_up = 0;
+    return e;
+}
+
+int exporter_can_send(const struct exporter *e)
+{
+    return !e->freeing && e->in_flight + e->waiting < e->capacity;
+}
+
+void exporter_set_ready_cb(struct exporter *e, exporter_ready_cb cb, void *arg)
+{
+    e->ready = cb;
+    e->ready_arg = arg;
+}
+
+/* Compresses the batch once for all its attempts. 0, or -1 when compression failed
+ * (the batch then goes uncompressed: a backend takes both). */
+static void item_compress(struct exporter *e, struct export_item *it)
+{
+    struct exporter_batch *b = it->batch;
+    size_t out_len = 0;
+    int rc = -1;
+    it->req.body = b->data;
+    it->req.len = b->len;
+    it->req.encoding = "";
+    if (e->cfg->exporter_compression == CONFIG_COMPRESSION_GZIP) {
+        /* Level 1: on span batches it keeps most of level 6's ratio for a fraction of
+         * the CPU, and the sidecar's CPU is the application's (make bench). */
+        rc = compress_gzip(b->data, b->len, 1, &it->compressed, &out_len);
+        if (rc == 0)
+            it->req.encoding = "gzip";
+    } else if (e->cfg->exporter_compression == CONFIG_COMPRESSION_ZSTD) {
+        rc = compress_zstd(b->data, b->len, 3, &it->compressed, &out_len);
+        if (rc == 0)
+            it->req.encoding = "zstd";
+    } else {
+        return;
+    }
+    if (rc == 0) {
+        it->req.body = it->compressed;
+        it->req.len = out_len;
+        /* Every attempt sends the compressed body: the plain one is not needed again. */
+        free(b->data);
+        b->data = NULL;
+    } else {
+        free(it->compressed);
+        it->compressed = NULL;
+    }
+}
+
+void exporter_send(struct exporter *e, struct exporter_batch *batch)
+{
+    struct export_item *it = calloc(1, sizeof(*it));
+    if (!it) {
+        e->done(e->done_arg, batch, 0, batch->spans);
+        free(batch->data);
+        free(batch);
+        return;
+    }
+    it->batch = batch;
+    it->req.owner = it;
+    batch->first_try_ms = uv_now(e->loop);
+    batch->attempts = 0;
+    item_compress(e, it);
+    if (e->in_flight < e->ops->capacity(e->transport)) {
+        transmit(e, it);
+    } else {
+        it->not_before_ms = batch->first_try_ms;
+        retry_queue_insert(e, it);
+        arm_retry_timer(e);
+    }
+}
+
+static void warn(struct exporter *e, struct log_limiter *lim, const char *msg,
+                 const struct exporter_result *res, const struct exporter_batch *b)
+{
+    log_write_limited(lim, LOG_WARNING, LOGGER, msg,
+                      (struct log_field[]){ LOG_STR("error", res->message),
+                                            LOG_INT("spans", b->spans),
+                                            LOG_INT("attempts", b->attempts),
+                                            LOG_STR("protocol", e->ops->name) },
+                      4);
+}
+
+static void handle_ok(struct exporter *e, struct export_item *it, const struct exporter_result *res)
+{
+    struct exporter_batch *b = it->batch;
+    uint32_t rejected = res->rejected < 0 ? 0
+                        : res->rejected > (int64_t)b->spans ? b->spans : (uint32_t)res->rejected;
+    if (rejected > 0 || res->message[0]) {
+        stats.export_backend_rejected += rejected;
+        log_write_limited(&e->partial_limiter, LOG_WARNING, LOGGER,
+                          "backend accepted the batch partially",
+                          (struct log_field[]){ LOG_INT("rejected_spans", rejected),
+                                                LOG_STR("error", res->message) },
+                          2);
+    }
+    item_finish(e, it, b->spans - rejected, rejected);
+}
+
+static void handle_retry(struct exporter *e, struct export_item *it,
+                         const struct exporter_result *res)
+{
+    struct exporter_batch *b = it->batch;
+    uint64_t now = uv_now(e->loop);
+    uint64_t wait = res->retry_after_ms ? res->retry_after_ms
+                                        : retry_backoff_ms(&e->policy, b->attempts - 1, retry_random);
+    /* A backend may ask for any delay; past the elapsed-time budget it means give up,
+     * and capping it here keeps the loop-time arithmetic from overflowing. */
+    if (wait > e->policy.max_elapsed_ms)
+        wait = e->policy.max_elapsed_ms + 1;
+    int past_deadline = e->shutting_down && now + wait > e->deadline_ms;
+    if (retry_gives_up(&e->policy, b->first_try_ms, now, wait) || past_deadline || e->freeing) {
+        warn(e, &e->drop_limiter,
+             past_deadline || e->freeing ? "export failed at shutdown, batch dropped"
+                                         : "export failed, retries exhausted, batch dropped",
+             res, b);
+        item_finish(e, it, 0, b->spans);
+        return;
+    }
+    warn(e, &e->retry_limiter, "export failed, will retry", res, b);
+    it->not_before_ms = now + wait;
+    retry_queue_insert(e, it);
+    arm_retry_timer(e);
+}
+
+void exporter_transport_done(struct exporter *e, struct exporter_request *req,
+                             const struct exporter_result *res)
+{
+    struct export_item *it = req->owner;
+    e->in_flight--;
+    if (res->connected && !e->connected) {
+        exporter_transport_state(e, 1, NULL);
+    } else if (res->connected && stats.exporter_state != STATS_EXPORTER_READY) {
+        /* An answer proves the backend is there, whatever an earlier failure said. */
+        stats.exporter_up = 1;
+        set_state(STATS_EXPORTER_READY, NULL);
+    }
+    switch (res->outcome) {
+    case EXPORTER_OK:
+        stats.exporter_up = 1;
+        handle_ok(e, it, res);
+        break;
+    case EXPORTER_RETRY:
+        if (!res->connected) {
+            stats.exporter_up = 0;
+            e->connected = 0;
+        }
+        set_state(res->connected ? stats.exporter_state : STATS_EXPORTER_BACKING_OFF,
+                  res->message);
+        handle_retry(e, it, res);
+        break;
+    case EXPORTER_FAIL:
+        snprintf(stats.exporter_last_error, sizeof(stats.exporter_last_error), "%s", res->message);
+        warn(e, &e->drop_limiter, "backend refused the batch, dropped (not retryable)", res,
+             it->batch);
+        item_finish(e, it, 0, it->batch->spans);
+        break;
+    }
+    if (!e->freeing)
+        send_due(e);
+}
+
+uint64_t exporter_reconnect_delay_ms(struct exporter *e)
+{
+    if (e->connect_failures == 0) {
+        e->connect_failures = 1;
+        return 0;
+    }
+    uint64_t wait = retry_backoff_ms(&e->policy, e->connect_failures - 1, retry_random);
+    e->connect_failures++;
+    return wait;
+}
+
+void exporter_transport_state(struct exporter *e, int connected, const char *error)
+{
+    e->connected = connected;
+    stats.exporter_up = connected;
+    if (connected) {
+        e->connect_failures = 0;
+        set_state(STATS_EXPORTER_READY, NULL);
+        log_write(LOG_INFO, LOGGER, "connected to backend",
+                  (struct log_field[]){ LOG_STR("protocol", e->ops->name) }, 1);
+    } else {
+        set_state(STATS_EXPORTER_BACKING_OFF, error);
+    }
+}
+
+void exporter_shutdown(struct exporter *e, uint64_t deadline_ms)
+{
+    e->shutting_down = 1;
+    e->deadline_ms = deadline_ms;
+    /* Waiting batches are tried now: waiting out a backoff past the deadline helps no one. */
+    for (struct export_item *it = e->retry_head; it; it = it->next)
+        it->not_before_ms = 0;
+    send_due(e);
+}
+
+static void exporter_on_timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void exporter_free(struct exporter *e)
+{
+    e->freeing = 1;
+    /* The transport answers what it holds (RETRY "shutdown"), which lands in
+     * handle_retry and, with freeing set, finishes as failed. */
+    e->ops->destroy(e->transport);
+    while (e->retry_head) {
+        struct export_item *it = e->retry_head;
+        e->retry_head = it->next;
+        e->waiting--;
+        item_finish(e, it, 0, it->batch->spans);
+    }
+    uv_timer_stop(&e->retry_timer);
+    uv_close((uv_handle_t *)&e->retry_timer, exporter_on_timer_closed);
+}

@@ -1,0 +1,64 @@
+/* exporter.h — sends batches to the backend: OTLP/gRPC (exporter_grpc.c) or
+ * OTLP/HTTP protobuf (exporter_http.c), with retries (retry.h), on the one loop.
+ *
+ * Contract with the batcher: it asks exporter_can_send() and, when true, hands over a
+ * batch with exporter_send(); the exporter owns the batch from then on and calls the
+ * done callback exactly once per batch, when the batch is finished for good: accepted
+ * (wholly or partly) by the backend, or given up on (non-retryable answer, retries
+ * exhausted past exporter.retry.maxElapsedTime, shutdown). Retrying in between is the
+ * exporter's business. Nothing the backend does blocks the loop or touches ingest.
+ * Log lines are WARNING at most, logger "otel.exporter", rate-limited; header values
+ * never appear in them nor in stats.exporter_last_error. */
+#ifndef SPANRELAY_EXPORTER_H
+#define SPANRELAY_EXPORTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/config.h"
+
+/* A request body ready to send: concatenated ExportTraceServiceRequest records. */
+struct exporter_batch {
+    uint8_t *data;           /* malloc'd; freed by the exporter after done */
+    size_t len;
+    uint32_t spans;
+    uint64_t first_try_ms;   /* loop time of the first attempt, for maxElapsedTime */
+    int attempts;
+    struct exporter_batch *next; /* the exporter's own queue link */
+};
+
+/* exported: spans the backend accepted; failed: spans given up on (including the
+ * rejected_spans of a partial success). exported + failed == batch->spans. The
+ * callback does not free the batch. */
+typedef void (*exporter_done_cb)(void *arg, const struct exporter_batch *batch,
+                                 uint32_t exported, uint32_t failed);
+
+struct exporter;
+
+/* NULL with a message in err when the configuration cannot work (bad URL, unreadable
+ * CA file). With enabled false or no endpoint this returns NULL and err "" : the
+ * caller runs without an exporter (DESIGN.md decision 8). */
+struct exporter *exporter_new(uv_loop_t *loop, const struct config *cfg, exporter_done_cb done,
+                              void *arg, char *err, size_t errlen);
+
+/* 1 while another batch may be handed over (in-flight bound not reached). */
+int exporter_can_send(const struct exporter *e);
+
+/* Takes ownership of batch. */
+void exporter_send(struct exporter *e, struct exporter_batch *batch);
+
+/* Called by the exporter when exporter_can_send() may have become true again. */
+typedef void (*exporter_ready_cb)(void *arg);
+void exporter_set_ready_cb(struct exporter *e, exporter_ready_cb cb, void *arg);
+
+/* Shutdown: no new retries are scheduled later than deadline_ms (loop time); batches
+ * waiting for a retry are tried once more now if time allows, else given up (done with
+ * failed). */
+void exporter_shutdown(struct exporter *e, uint64_t deadline_ms);
+
+/* Gives up on everything still held (done called for each), closes connections, and
+ * frees the exporter once libuv has closed its handles. */
+void exporter_free(struct exporter *e);
+
+#endif

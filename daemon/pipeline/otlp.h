@@ -1,0 +1,58 @@
+/* otlp.h — the OTLP protobuf wire walk (DESIGN.md decision 2).
+ *
+ * One pass over an encoded ExportTraceServiceRequest checks every tag, wire type and
+ * length down to the leaves (AnyValue, events, links, status), finds the span
+ * boundaries and ids, and produces the request the pipeline keeps: invalid and
+ * sampled-out spans spliced out, scopes and resources left empty removed, resource
+ * attributes appended. Spans are never decoded into structs or re-encoded. */
+#ifndef SPANRELAY_OTLP_H
+#define SPANRELAY_OTLP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/config.h"
+#include "pipeline/sampler.h"
+#include "base/stats.h"
+
+/* What the walk found and what it did. */
+struct otlp_counts {
+    uint64_t spans;                           /* every span in the request */
+    uint64_t invalid[STATS_REJECT_COUNT];     /* dropped as invalid, by reason */
+    uint64_t invalid_total;
+    uint64_t sampled_out;                     /* dropped by the sampler */
+    uint64_t kept;                            /* spans in the output */
+    const char *first_invalid;                /* static text of the first invalid span's
+                                                 problem ("trace_id must be 16 bytes"), or NULL */
+};
+
+/* What the walk changes. */
+struct otlp_rewrite_opts {
+    const struct sampler *sampler;            /* NULL: keep every valid span */
+    const char *service_name;                 /* added as service.name where absent; NULL: no */
+    const struct config_kv *attrs;            /* added where the resource lacks the key */
+    size_t attrs_count;
+};
+
+/* Validates in[0..len) and writes the kept request.
+ * Returns 0 on success: *out is a malloc'd buffer of *out_len bytes the caller frees,
+ * or NULL when the input is to be kept unchanged (nothing removed, nothing added);
+ * *out_len is 0 and counts.kept == 0 when nothing is left. With *out NULL the result
+ * is always in[0..*out_len): the whole input, or nothing.
+ * ScopeSpans and ResourceSpans without a kept span are left out of the result.
+ * Attributes are added as string values, never overwriting: service.name first, then
+ * opts->attrs in order; a key given twice is added once, the first time.
+ * opts may be NULL: keep every valid span, add nothing.
+ * Returns -1 when the request is structurally malformed (bad tag, wire type, length,
+ * invalid UTF-8 in a string field, values nested too deep): nothing is output, counts
+ * are all zero, err holds a message naming the problem and where
+ * ("resource_spans[2].scope_spans[0].spans[5]: field 9 length 400 runs past the end
+ * of the message"). */
+int otlp_rewrite(const uint8_t *in, size_t len, const struct otlp_rewrite_opts *opts,
+                 uint8_t **out, size_t *out_len, struct otlp_counts *counts,
+                 char *err, size_t errlen);
+
+/* Counts the spans of a request that is known to be valid (e.g. ring records). */
+uint64_t otlp_count_spans(const uint8_t *in, size_t len);
+
+#endif

@@ -1,0 +1,715 @@
+/* receiver_grpc.c — OTLP/gRPC over h2c (prior knowledge), one nghttp2 server session
+ * per connection, driven by the libuv loop as in nghttp2's libevent server example:
+ * bytes read go to nghttp2_session_mem_recv, frames nghttp2 wants to send are
+ * collected with nghttp2_session_mem_send and written with one uv_write.
+ *
+ * Each stream carries one unary Export call: a length-prefixed message, identity or
+ * gzip, answered as soon as END_STREAM arrives. Request bytes are bounded per stream
+ * (receiver.maxRequestBytes, before and after decompression) and across all
+ * connections (RECEIVER_GRPC_BUFFER_BUDGET), so memory stays bounded whatever clients
+ * send. Protocol errors end the connection with GOAWAY. */
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/codec.h"
+#include "base/compress.h"
+#include "base/log.h"
+#include "receive/otlp_response.h"
+#include "receive/receiver_conn.h"
+#include "base/stats.h"
+
+#define LOGGER "spanrelay.receiver.grpc"
+#define EXPORT_PATH "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+#define MAX_CONCURRENT_STREAMS 100
+#define STREAM_WINDOW (1 << 20)
+#define CONNECTION_WINDOW (16 << 20)
+#define MAX_PENDING_WRITE (1 << 20)
+/* Request bytes held by all gRPC streams at once; past it new data is refused with
+ * RESOURCE_EXHAUSTED rather than grow memory. */
+#define RECEIVER_GRPC_BUFFER_BUDGET ((size_t)128 << 20)
+
+struct grpc_stream;
+
+struct grpc_conn {
+    uv_stream_t *stream;
+    struct grpc_stream *streams;  /* open streams: nghttp2_session_del does not report them */
+    uv_timer_t timer;
+    nghttp2_session *session;
+    const struct receiver_grpc_settings *s;
+    struct grpc_conn *prev, *next;
+    int handles_open;
+    int closing;
+    int close_when_written;
+    int lingering;                /* GOAWAY written and our side shut: reading until EOF */
+    uv_shutdown_t shutdown_req;
+    int reading;
+    int open_streams;
+    uint64_t idle_since_ms;       /* loop time the last stream closed (or the connection opened) */
+};
+
+struct grpc_stream {
+    int32_t id;
+    struct grpc_stream *prev, *next;
+    int method_post;
+    int path_ok;
+    int content_type_ok;
+    int gzip;
+    int unsupported_encoding;
+    int refused;               /* too large: answered at END_STREAM */
+    int over_budget;           /* all streams together hold too much: answered at END_STREAM */
+    int reset;                 /* reset by us for taking too long */
+    uint64_t started_ms;       /* loop time of the request's headers */
+    int answered;
+    uint8_t *buf;
+    size_t len, cap;
+    /* the response message, served by the data provider */
+    uint8_t resp[5 + OTLP_RESPONSE_MAX];
+    size_t resp_len, resp_off;
+};
+
+static struct grpc_conn *all_conns;
+static size_t buffered_bytes;
+
+static void conn_send(struct grpc_conn *c);
+static void conn_close(struct grpc_conn *c);
+static void conn_arm_timer(struct grpc_conn *c);
+static void conn_on_timeout(uv_timer_t *t);
+
+static void stream_release(struct grpc_stream *st)
+{
+    buffered_bytes -= st->cap;
+    free(st->buf);
+    st->buf = NULL;
+    st->len = st->cap = 0;
+}
+
+/* grpc-message is percent-encoded: everything outside printable ASCII, and '%'. */
+static void percent_encode(char *dst, size_t dstlen, const char *src)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)src; *p && o + 4 < dstlen; p++) {
+        if (*p >= 0x20 && *p < 0x7f && *p != '%') {
+            dst[o++] = (char)*p;
+        } else {
+            dst[o++] = '%';
+            dst[o++] = hex[*p >> 4];
+            dst[o++] = hex[*p & 15];
+        }
+    }
+    dst[o] = '\0';
+}
+
+#define NV(name, value) \
+    { (uint8_t *)(name), (uint8_t *)(value), sizeof(name) - 1, strlen(value), \
+      NGHTTP2_NV_FLAG_NO_COPY_NAME }
+
+/* A trailers-only response: the status rides on the response headers. With
+ * retry_delay_ms, a google.rpc.RetryInfo tells the client when to try again. */
+static void answer_status(struct grpc_conn *c, struct grpc_stream *st, int code, const char *msg,
+                          uint64_t retry_delay_ms)
+{
+    char code_str[8], encoded[512], details[2 * OTLP_RESPONSE_MAX];
+    uint8_t status[OTLP_RESPONSE_MAX];
+    snprintf(code_str, sizeof(code_str), "%d", code);
+    percent_encode(encoded, sizeof(encoded), msg);
+    nghttp2_nv hdrs[] = {
+        NV(":status", "200"),
+        NV("content-type", "application/grpc"),
+        NV("grpc-status", code_str),
+        NV("grpc-message", encoded),
+        NV("grpc-status-details-bin", ""),
+    };
+    size_t nhdrs = 4;
+    if (retry_delay_ms) {
+        size_t len = otlp_response_status_retry(status, sizeof(status), code, msg, retry_delay_ms);
+        codec_base64_encode(details, sizeof(details), status, len);
+        hdrs[4].value = (uint8_t *)details;
+        hdrs[4].valuelen = strlen(details);
+        nhdrs = len ? 5 : 4;
+    }
+    st->answered = 1;
+    stats_count_request(STATS_TRANSPORT_GRPC, code);
+    nghttp2_submit_response(c->session, st->id, hdrs, nhdrs, NULL);
+}
+
+static void answer_error(struct grpc_conn *c, struct grpc_stream *st, int code, const char *msg)
+{
+    answer_status(c, st, code, msg, 0);
+}
+
+static ssize_t response_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
+                             size_t length, uint32_t *data_flags, nghttp2_data_source *source,
+                             void *user_data)
+{
+    struct grpc_stream *st = source->ptr;
+    (void)user_data;
+    size_t n = st->resp_len - st->resp_off;
+    if (n > length)
+        n = length;
+    memcpy(buf, st->resp + st->resp_off, n);
+    st->resp_off += n;
+    if (st->resp_off == st->resp_len) {
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        nghttp2_nv trailers[] = { NV("grpc-status", "0") };
+        if (nghttp2_submit_trailer(session, stream_id, trailers, 1) != 0)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    return (ssize_t)n;
+}
+
+static void answer_ok(struct grpc_conn *c, struct grpc_stream *st,
+                      const struct pipeline_result *res)
+{
+    size_t len = otlp_response_export(st->resp + 5, sizeof(st->resp) - 5,
+                                      (int64_t)res->rejected_spans, res->message);
+    st->resp[0] = 0;
+    st->resp[1] = (uint8_t)(len >> 24);
+    st->resp[2] = (uint8_t)(len >> 16);
+    st->resp[3] = (uint8_t)(len >> 8);
+    st->resp[4] = (uint8_t)len;
+    st->resp_len = len + 5;
+    st->resp_off = 0;
+    st->answered = 1;
+    stats_count_request(STATS_TRANSPORT_GRPC, GRPC_OK);
+    nghttp2_nv hdrs[] = { NV(":status", "200"), NV("content-type", "application/grpc") };
+    nghttp2_data_provider prd = { .source.ptr = st, .read_callback = response_read };
+    nghttp2_submit_response(c->session, st->id, hdrs, 2, &prd);
+}
+
+/* The whole request has arrived: unframe, decompress, submit, answer. */
+static void stream_complete(struct grpc_conn *c, struct grpc_stream *st)
+{
+    const struct config *cfg = c->s->cfg;
+    if (!st->method_post || !st->path_ok) {
+        answer_error(c, st, GRPC_UNIMPLEMENTED,
+                     "unknown method; spanrelay serves " EXPORT_PATH);
+        return;
+    }
+    if (!st->content_type_ok) {
+        answer_error(c, st, GRPC_INVALID_ARGUMENT, "content-type must be application/grpc");
+        return;
+    }
+    if (st->unsupported_encoding) {
+        answer_error(c, st, GRPC_UNIMPLEMENTED, "grpc-encoding not supported (gzip, identity)");
+        return;
+    }
+    if (st->refused) {
+        answer_error(c, st, GRPC_RESOURCE_EXHAUSTED,
+                     "request larger than receiver.maxRequestBytes");
+        return;
+    }
+    if (st->over_budget) {
+        /* Not the client's fault and soon over: RetryInfo makes SDKs try again. */
+        answer_status(c, st, GRPC_RESOURCE_EXHAUSTED,
+                      "spanrelay is receiving too many requests at once; retry shortly", 1000);
+        return;
+    }
+    if (st->len < 5) {
+        answer_error(c, st, GRPC_INVALID_ARGUMENT, "missing gRPC message");
+        return;
+    }
+    uint32_t mlen = (uint32_t)st->buf[1] << 24 | (uint32_t)st->buf[2] << 16 |
+                    (uint32_t)st->buf[3] << 8 | st->buf[4];
+    if ((size_t)mlen != st->len - 5) {
+        answer_error(c, st, GRPC_INVALID_ARGUMENT,
+                     "gRPC message length does not match the body (one message per Export)");
+        return;
+    }
+    const uint8_t *msg = st->buf + 5;
+    size_t msg_len = mlen;
+    uint8_t *inflated = NULL;
+    if (st->buf[0] == 1) {
+        if (!st->gzip) {
+            answer_error(c, st, GRPC_INTERNAL, "compressed message without grpc-encoding");
+            return;
+        }
+        int rc = compress_gunzip(msg, msg_len, cfg->receiver_max_request_bytes, &inflated,
+                                 &msg_len);
+        if (rc == COMPRESS_ERR_TOO_LARGE) {
+            answer_error(c, st, GRPC_RESOURCE_EXHAUSTED,
+                         "decompressed request larger than receiver.maxRequestBytes");
+            return;
+        }
+        if (rc != 0) {
+            answer_error(c, st, GRPC_INVALID_ARGUMENT, "message does not decompress (gzip)");
+            return;
+        }
+        msg = inflated;
+    } else if (st->buf[0] != 0) {
+        answer_error(c, st, GRPC_INVALID_ARGUMENT, "bad gRPC message flag");
+        return;
+    }
+    struct pipeline_result res;
+    pipeline_submit(c->s->pipeline, STATS_TRANSPORT_GRPC, msg, msg_len, &res);
+    free(inflated);
+    stream_release(st);
+    if (res.malformed)
+        answer_error(c, st, GRPC_INVALID_ARGUMENT, res.message);
+    else
+        answer_ok(c, st, &res);
+}
+
+static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    struct grpc_conn *c = user_data;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct grpc_stream *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    st->id = frame->hd.stream_id;
+    st->started_ms = uv_now(c->stream->loop);
+    st->next = c->streams;
+    if (c->streams)
+        c->streams->prev = st;
+    c->streams = st;
+    c->open_streams++;
+    nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, st);
+    if (c->open_streams == 1)
+        conn_arm_timer(c);
+    return 0;
+}
+
+static int header_is(const uint8_t *v, size_t len, const char *s)
+{
+    return len == strlen(s) && memcmp(v, s, len) == 0;
+}
+
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user_data)
+{
+    (void)flags;
+    (void)user_data;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct grpc_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (!st)
+        return 0;
+    if (header_is(name, namelen, ":method")) {
+        st->method_post = header_is(value, valuelen, "POST");
+    } else if (header_is(name, namelen, ":path")) {
+        st->path_ok = header_is(value, valuelen, EXPORT_PATH);
+    } else if (header_is(name, namelen, "content-type")) {
+        /* application/grpc, application/grpc+proto, application/grpc;charset=... */
+        st->content_type_ok = valuelen >= 16 && memcmp(value, "application/grpc", 16) == 0 &&
+                              (valuelen == 16 || value[16] == '+' || value[16] == ';');
+    } else if (header_is(name, namelen, "grpc-encoding")) {
+        st->gzip = header_is(value, valuelen, "gzip");
+        st->unsupported_encoding = !st->gzip && !header_is(value, valuelen, "identity");
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id,
+                         const uint8_t *data, size_t len, void *user_data)
+{
+    struct grpc_conn *c = user_data;
+    (void)flags;
+    struct grpc_stream *st = nghttp2_session_get_stream_user_data(session, stream_id);
+    if (!st || st->refused || st->over_budget || st->answered)
+        return 0;
+    size_t limit = c->s->cfg->receiver_max_request_bytes + 5;
+    if (len > limit - st->len) {
+        st->refused = 1;
+        stream_release(st);
+        return 0;
+    }
+    if (st->len + len > st->cap) {
+        size_t cap = st->cap ? st->cap : 16384;
+        while (cap < st->len + len)
+            cap *= 2;
+        if (cap > limit)
+            cap = limit;
+        if (buffered_bytes + (cap - st->cap) > RECEIVER_GRPC_BUFFER_BUDGET) {
+            st->over_budget = 1;
+            stream_release(st);
+            return 0;
+        }
+        uint8_t *nb = realloc(st->buf, cap);
+        if (!nb) {
+            st->refused = 1;
+            stream_release(st);
+            return 0;
+        }
+        buffered_bytes += cap - st->cap;
+        st->buf = nb;
+        st->cap = cap;
+    }
+    memcpy(st->buf + st->len, data, len);
+    st->len += len;
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    struct grpc_conn *c = user_data;
+    if ((frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) ||
+        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        return 0;
+    struct grpc_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (st && !st->answered)
+        stream_complete(c, st);
+    return 0;
+}
+
+static void stream_free(struct grpc_conn *c, struct grpc_stream *st)
+{
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        c->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    stream_release(st);
+    free(st);
+    if (--c->open_streams == 0 && !c->closing) {
+        c->idle_since_ms = uv_now(c->stream->loop);
+        conn_arm_timer(c);
+    }
+}
+
+static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code,
+                           void *user_data)
+{
+    struct grpc_conn *c = user_data;
+    (void)error_code;
+    struct grpc_stream *st = nghttp2_session_get_stream_user_data(session, stream_id);
+    if (!st)
+        return 0;
+    /* A client that resets a stream mid-request takes its partial body with it. */
+    nghttp2_session_set_stream_user_data(session, stream_id, NULL);
+    stream_free(c, st);
+    return 0;
+}
+
+static nghttp2_session_callbacks *server_callbacks(void)
+{
+    static nghttp2_session_callbacks *cbs;
+    if (cbs)
+        return cbs;
+    if (nghttp2_session_callbacks_new(&cbs) != 0)
+        return NULL;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    return cbs;
+}
+
+static void list_remove(struct grpc_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (all_conns == c)
+        all_conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void conn_on_handle_closed(uv_handle_t *h)
+{
+    struct grpc_conn *c = h->data;
+    if (--c->handles_open > 0)
+        return;
+    while (c->streams)
+        stream_free(c, c->streams);
+    nghttp2_session_del(c->session);
+    if (c->s->closed)
+        c->s->closed(c->s->ctx);
+    free(c->stream);
+    free(c);
+}
+
+static void conn_close(struct grpc_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    list_remove(c);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, conn_on_handle_closed);
+    uv_close((uv_handle_t *)c->stream, conn_on_handle_closed);
+}
+
+static void conn_on_force_close(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+/* GOAWAY, then a second for the client to read it before the connection is cut. */
+static void conn_goaway(struct grpc_conn *c, uint32_t error_code)
+{
+    nghttp2_session_terminate_session(c->session, error_code);
+    c->close_when_written = 1;
+    conn_send(c);
+    if (!c->closing)
+        uv_timer_start(&c->timer, conn_on_force_close, 1000, 0);
+}
+
+/* The timer runs from events, not from bytes: a stream gets receiver.requestTimeout
+ * from its headers however the client keeps the connection busy (PINGs, other
+ * streams), and a connection with no stream gets receiver.idleTimeout. */
+static void conn_arm_timer(struct grpc_conn *c)
+{
+    if (c->closing || c->close_when_written)
+        return;
+    uint64_t deadline = UINT64_MAX;
+    for (struct grpc_stream *st = c->streams; st; st = st->next)
+        if (!st->reset && st->started_ms + c->s->cfg->receiver_request_timeout_ms < deadline)
+            deadline = st->started_ms + c->s->cfg->receiver_request_timeout_ms;
+    if (c->open_streams == 0)
+        deadline = c->idle_since_ms + c->s->cfg->receiver_idle_timeout_ms;
+    if (deadline == UINT64_MAX) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    uint64_t now = uv_now(c->stream->loop);
+    uv_timer_start(&c->timer, conn_on_timeout, deadline > now ? deadline - now : 0, 0);
+}
+
+static void conn_on_timeout(uv_timer_t *t)
+{
+    struct grpc_conn *c = t->data;
+    uint64_t now = uv_now(c->stream->loop);
+    if (c->open_streams == 0) {
+        log_write(LOG_DEBUG, LOGGER, "idle connection, closing", NULL, 0);
+        conn_goaway(c, NGHTTP2_NO_ERROR);
+        return;
+    }
+    if (c->stream->write_queue_size > 0) {
+        /* Our answers sit unread: a client that does not read gets no more time. */
+        conn_close(c);
+        return;
+    }
+    for (struct grpc_stream *st = c->streams; st; st = st->next) {
+        if (!st->reset && st->started_ms + c->s->cfg->receiver_request_timeout_ms <= now) {
+            log_write(LOG_DEBUG, LOGGER, "request not complete in time, resetting its stream",
+                      NULL, 0);
+            st->reset = 1;
+            nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+        }
+    }
+    conn_send(c);
+    conn_arm_timer(c);
+}
+
+static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    static char slab[65536];
+    (void)h;
+    (void)suggested;
+    /* nghttp2 consumes every byte before mem_recv returns: one buffer serves all. */
+    *buf = uv_buf_init(slab, sizeof(slab));
+}
+
+static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void conn_update_reading(struct grpc_conn *c)
+{
+    if (c->closing)
+        return;
+    int want = c->lingering ||
+               (!c->close_when_written && c->stream->write_queue_size <= MAX_PENDING_WRITE);
+    if (want && !c->reading) {
+        if (uv_read_start(c->stream, conn_alloc, conn_on_read) == 0)
+            c->reading = 1;
+    } else if (!want && c->reading) {
+        uv_read_stop(c->stream);
+        c->reading = 0;
+    }
+}
+
+struct write_req {
+    uv_write_t req;
+    struct grpc_conn *conn;
+    size_t len;
+    uint8_t data[];
+};
+
+static void conn_on_write(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    struct grpc_conn *c = w->conn;
+    free(w);
+    if (c->closing)
+        return;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->stream->write_queue_size == 0) {
+        conn_send(c);
+        if (c->closing)
+            return;
+    }
+    conn_update_reading(c);
+}
+
+static void conn_on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+/* Closing at once would reset a client whose last frames are still unread on our side,
+ * and a reset may make it drop our GOAWAY unread. So our side is shut down and what
+ * still comes is read and discarded until the client closes, or the force-close timer
+ * (one second) ends it. */
+static void conn_linger(struct grpc_conn *c)
+{
+    if (c->lingering || c->closing)
+        return;
+    c->lingering = 1;
+    if (uv_shutdown(&c->shutdown_req, c->stream, conn_on_shutdown) < 0) {
+        conn_close(c);
+        return;
+    }
+    if (!uv_is_active((uv_handle_t *)&c->timer) || uv_timer_get_due_in(&c->timer) > 1000)
+        uv_timer_start(&c->timer, conn_on_force_close, 1000, 0);
+    conn_update_reading(c);
+}
+
+/* Collects everything nghttp2 wants to send into one write. */
+static void conn_send(struct grpc_conn *c)
+{
+    if (c->closing || c->lingering)
+        return;
+    size_t total = 0, cap = 0;
+    struct write_req *w = NULL;
+    /* Stop collecting past the pending-write bound: conn_on_write resumes. */
+    while (c->stream->write_queue_size + total < MAX_PENDING_WRITE) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(c->session, &data);
+        if (n < 0) {
+            free(w);
+            conn_close(c);
+            return;
+        }
+        if (n == 0)
+            break;
+        if (total + (size_t)n > cap) {
+            size_t ncap = cap ? cap * 2 : 16384;
+            while (ncap < total + (size_t)n)
+                ncap *= 2;
+            struct write_req *nw = realloc(w, sizeof(*w) + ncap);
+            if (!nw) {
+                free(w);
+                conn_close(c);
+                return;
+            }
+            w = nw;
+            cap = ncap;
+        }
+        memcpy(w->data + total, data, (size_t)n);
+        total += (size_t)n;
+    }
+    if (total > 0) {
+        w->conn = c;
+        w->len = total;
+        uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)total);
+        if (uv_write(&w->req, c->stream, &buf, 1, conn_on_write) < 0) {
+            free(w);
+            conn_close(c);
+            return;
+        }
+    } else {
+        free(w);
+    }
+    if (c->stream->write_queue_size == 0 &&
+        (c->close_when_written || (!nghttp2_session_want_read(c->session) &&
+                                   !nghttp2_session_want_write(c->session)))) {
+        conn_linger(c);
+        return;
+    }
+    conn_update_reading(c);
+}
+
+static void conn_protocol_error(struct grpc_conn *c, int err)
+{
+    log_write(LOG_DEBUG, LOGGER, "HTTP/2 protocol error, sending GOAWAY",
+              (struct log_field[]){ LOG_STR("error", nghttp2_strerror(err)) }, 1);
+    conn_goaway(c, NGHTTP2_PROTOCOL_ERROR);
+}
+
+static void conn_feed(struct grpc_conn *c, const uint8_t *data, size_t len)
+{
+    ssize_t n = nghttp2_session_mem_recv(c->session, data, len);
+    if (n < 0) {
+        conn_protocol_error(c, (int)n);
+        return;
+    }
+    conn_send(c);
+}
+
+static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct grpc_conn *c = s->data;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->lingering)
+        return;
+    conn_feed(c, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+int receiver_grpc_start(uv_stream_t *stream, const uint8_t *initial, size_t len,
+                        const struct receiver_grpc_settings *s)
+{
+    struct grpc_conn *c = calloc(1, sizeof(*c));
+    nghttp2_session_callbacks *cbs = server_callbacks();
+    if (!c || !cbs || nghttp2_session_server_new(&c->session, cbs, c) != 0) {
+        free(c);
+        uv_close((uv_handle_t *)stream, (uv_close_cb)free);
+        if (s->closed)
+            s->closed(s->ctx);
+        return -1;
+    }
+    c->stream = stream;
+    c->s = s;
+    stream->data = c;
+    uv_timer_init(stream->loop, &c->timer);
+    c->timer.data = c;
+    c->handles_open = 2;
+    c->next = all_conns;
+    if (all_conns)
+        all_conns->prev = c;
+    all_conns = c;
+
+    nghttp2_settings_entry iv[] = {
+        { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_CONCURRENT_STREAMS },
+        { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW },
+        { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 16384 },
+    };
+    nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+    /* The connection window starts at 64 KiB; widen it so that many concurrent exports
+     * are not throttled by round trips. */
+    nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0, CONNECTION_WINDOW);
+    c->idle_since_ms = uv_now(stream->loop);
+    conn_arm_timer(c);
+    if (len)
+        conn_feed(c, initial, len);
+    else
+        conn_send(c);
+    return 0;
+}
+
+void receiver_grpc_close_all(const struct receiver_grpc_settings *s)
+{
+    struct grpc_conn *c = all_conns;
+    while (c) {
+        struct grpc_conn *next = c->next;
+        if (c->s == s) {
+            conn_goaway(c, NGHTTP2_NO_ERROR);
+        }
+        c = next;
+    }
+}
