@@ -2,6 +2,7 @@
  * request (protobuf-c) and a minimal HTTP/1.1 client whose every step shares one
  * deadline, so that a missing or stuck sidecar costs the caller at most the timeout. */
 #include "emit.h"
+#include "base/netaddr.h"
 #include "base/utf8.h"
 
 #include <errno.h>
@@ -680,50 +681,16 @@ static int parse_unix_endpoint(const char *path, struct emit_endpoint *ep, char 
     return 0;
 }
 
-/* host[:port] or [v6]:port, without user info. */
-static int parse_authority(const char *a, size_t n, struct emit_endpoint *ep)
+/* host[:port] or [v6][:port], without user info: the daemon's own parser. */
+static const char *parse_authority(const char *a, size_t n, struct emit_endpoint *ep)
 {
-    const char *host = a, *port = NULL;
-    size_t host_len = n;
-
-    if (n > 0 && a[0] == '[') {
-        const char *close = memchr(a, ']', n);
-        if (!close)
-            return -1;
-        host = a + 1;
-        host_len = (size_t)(close - host);
-        if (close + 1 < a + n) {
-            if (close[1] != ':')
-                return -1;
-            port = close + 2;
-        }
-    } else {
-        const char *colon = memchr(a, ':', n);
-        if (colon) {
-            host_len = (size_t)(colon - a);
-            port = colon + 1;
-        }
-    }
-    if (host_len == 0 || memchr(host, '@', host_len) ||
-        copy_field(ep->host, sizeof(ep->host), host, host_len) < 0)
-        return -1;
-    if (!port) {
-        strcpy(ep->port, "80");
-        return 0;
-    }
-    size_t port_len = (size_t)(a + n - port);
-    long v = 0;
-    if (port_len == 0 || port_len > 5)
-        return -1;
-    for (size_t i = 0; i < port_len; i++) {
-        if (port[i] < '0' || port[i] > '9')
-            return -1;
-        v = v * 10 + (port[i] - '0');
-    }
-    if (v < 1 || v > 65535)
-        return -1;
-    snprintf(ep->port, sizeof(ep->port), "%ld", v);
-    return 0;
+    struct netaddr_hostport hp;
+    const char *why = netaddr_split(a, n, NETADDR_PORT_OPTIONAL, &hp);
+    if (why)
+        return why;
+    snprintf(ep->host, sizeof(ep->host), "%s", hp.host);
+    snprintf(ep->port, sizeof(ep->port), "%u", hp.port ? hp.port : 80);
+    return NULL;
 }
 
 int emit_endpoint_parse(const char *url, int signal_url, struct emit_endpoint *ep,
@@ -744,8 +711,11 @@ int emit_endpoint_parse(const char *url, int signal_url, struct emit_endpoint *e
 
     const char *authority = url + 7;
     const char *path = authority + strcspn(authority, "/?#");
-    if (parse_authority(authority, (size_t)(path - authority), ep) < 0)
-        return fail(err, errlen, "%s: bad host or port", url);
+    const char *why = parse_authority(authority, (size_t)(path - authority), ep);
+    if (why) {
+        snprintf(err, errlen, "%s: %s", url, why);
+        return -1;
+    }
     if (strpbrk(path, "?#"))
         return fail(err, errlen, "%s: no query or fragment expected", url);
     size_t path_len = strlen(path);

@@ -7,8 +7,8 @@
 
 #include "base/config.h"
 #include "base/codec.h"
+#include "base/netaddr.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -342,60 +342,25 @@ static int parse_mode(const char *s, int quoted, unsigned *out)
     return 0;
 }
 
-static int parse_port(const char *s)
-{
-    uint64_t port;
-    if (strlen(s) > 5 || parse_u64(s, &port) < 0 || port < 1 || port > 65535)
-        return -1;
-    return 0;
-}
-
-/* "host:port", "1.2.3.4:port" or "[ipv6]:port". */
-static int check_listen(const char *s)
-{
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        char host[INET6_ADDRSTRLEN];
-        struct in6_addr addr;
-        size_t len = close ? (size_t)(close - s - 1) : 0;
-        if (!close || len == 0 || len >= sizeof(host) || close[1] != ':')
-            return -1;
-        memcpy(host, s + 1, len);
-        host[len] = '\0';
-        if (inet_pton(AF_INET6, host, &addr) != 1)
-            return -1;
-        return parse_port(close + 2);
-    }
-    const char *colon = strrchr(s, ':');
-    size_t len = colon ? (size_t)(colon - s) : 0;
-    if (!colon || len == 0 || len > 253)
-        return -1;
-    static const char host_chars[] =
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-";
-    for (size_t i = 0; i < len; i++)
-        if (!strchr(host_chars, s[i]))
-            return -1;
-    return parse_port(colon + 1);
-}
-
-/* OTLP endpoints are URLs; the scheme chooses TLS, so a bare host:port is refused. */
-static int check_endpoint(const char *s)
+/* OTLP endpoints are URLs; the scheme chooses TLS, so a bare host:port is refused. The
+ * authority goes through the exporters' own parser so that what loads also starts.
+ * Returns NULL, or what is wrong with the authority (or "" for a general mistake). */
+static const char *check_endpoint(const char *s)
 {
     const char *rest;
     if (!*s)
-        return 0;
+        return NULL;
     if (strncasecmp(s, "http://", 7) == 0)
         rest = s + 7;
     else if (strncasecmp(s, "https://", 8) == 0)
         rest = s + 8;
     else
-        return -1;
-    if (strcspn(rest, "/?#") == 0)
-        return -1;
+        return "";
     for (const char *p = s; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == 0x7f)
-            return -1;
-    return 0;
+            return "";
+    struct netaddr_hostport hp;
+    return netaddr_split(rest, strcspn(rest, "/?#"), NETADDR_PORT_OPTIONAL, &hp);
 }
 
 static int check_socket(const char *s)
@@ -446,11 +411,10 @@ static void describe(const struct key_spec *spec, char *buf, size_t len)
                  sizeof(((struct sockaddr_un *)0)->sun_path));
         break;
     case K_LISTEN:
-        snprintf(buf, len, "must be host:port or [ipv6]:port with a port from 1 to 65535");
+        snprintf(buf, len, "must be " NETADDR_LISTEN_FORM);
         break;
     case K_LISTEN_OPT:
-        snprintf(buf, len, "must be host:port or [ipv6]:port with a port from 1 to 65535, "
-                           "or empty for off");
+        snprintf(buf, len, "must be " NETADDR_LISTEN_FORM ", or empty for off");
         break;
     case K_SIZE:
         format_size(spec->min, lo, sizeof(lo));
@@ -496,6 +460,8 @@ static int set_value(struct config *cfg, const struct key_spec *spec, const char
     uint64_t u;
     size_t size;
     int ok = 0;
+    const char *problem = NULL;
+    struct sockaddr_storage listen_addr;
 
     switch (spec->kind) {
     case K_SECTION:
@@ -509,7 +475,8 @@ static int set_value(struct config *cfg, const struct key_spec *spec, const char
             return set_string((char **)field, text) < 0 ? SET_NOMEM : SET_OK;
         break;
     case K_ENDPOINT:
-        if (check_endpoint(text) == 0) {
+        problem = check_endpoint(text);
+        if (!problem) {
             if (set_string((char **)field, text) < 0)
                 return SET_NOMEM;
             /* a base URL; only OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as is */
@@ -555,7 +522,10 @@ static int set_value(struct config *cfg, const struct key_spec *spec, const char
         break;
     case K_LISTEN:
     case K_LISTEN_OPT:
-        if ((spec->kind == K_LISTEN_OPT && !*text) || check_listen(text) == 0)
+        if (spec->kind == K_LISTEN_OPT && !*text)
+            return set_string((char **)field, text) < 0 ? SET_NOMEM : SET_OK;
+        problem = netaddr_parse(text, &listen_addr);
+        if (!problem)
             return set_string((char **)field, text) < 0 ? SET_NOMEM : SET_OK;
         break;
     case K_SIZE:
@@ -590,6 +560,10 @@ static int set_value(struct config *cfg, const struct key_spec *spec, const char
     if (ok)
         return SET_OK;
     describe(spec, why, whylen);
+    if (problem && *problem) {
+        size_t used = strlen(why);
+        snprintf(why + used, whylen - used, " (%s)", problem);
+    }
     return SET_INVALID;
 }
 

@@ -101,9 +101,10 @@ struct health_server *health_start(uv_loop_t *loop, const char *listen, char *er
     };
     h->listener.data = h;
     struct sockaddr_storage addr;
-    if (netaddr_parse(listen, &addr) < 0) {
-        snprintf(err, errlen, "health.listen: expected host:port with a numeric host, got \"%s\"",
-                 listen);
+    const char *why = netaddr_parse(listen, &addr);
+    if (why) {
+        snprintf(err, errlen, "health.listen: must be " NETADDR_LISTEN_FORM " (%s), got \"%s\"",
+                 why, listen);
         free(h);
         return NULL;
     }

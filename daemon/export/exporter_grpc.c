@@ -44,6 +44,7 @@
 #include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
 #include "base/log.h"
+#include "base/netaddr.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "export/tls.h"
 
@@ -1253,55 +1254,24 @@ static int parse_endpoint(struct grpc_transport *t, const char *url, char *err, 
                               "(use OTEL_EXPORTER_OTLP_HEADERS)");
         return -1;
     }
-    const char *host = p, *port = NULL;
-    size_t host_len, port_len = 0;
-    if (len > 0 && p[0] == '[') {
-        const char *close = memchr(p, ']', len);
-        if (!close) {
-            snprintf(err, errlen, "otel.endpoint: unterminated [IPv6 address] in \"%s\"", url);
-            return -1;
-        }
-        host = p + 1;
-        host_len = (size_t)(close - host);
-        if (close + 1 < p + len) {
-            if (close[1] != ':') {
-                snprintf(err, errlen, "otel.endpoint: unexpected text after ] in \"%s\"", url);
-                return -1;
-            }
-            port = close + 2;
-            port_len = (size_t)(p + len - port);
-        }
-    } else {
-        const char *colon = memchr(p, ':', len);
-        host_len = colon ? (size_t)(colon - p) : len;
-        if (colon) {
-            port = colon + 1;
-            port_len = (size_t)(p + len - port);
-        }
-    }
-    if (host_len == 0) {
-        snprintf(err, errlen, "otel.endpoint: no host in \"%s\"", url);
+    struct netaddr_hostport hp;
+    const char *why = netaddr_split(p, len, NETADDR_PORT_OPTIONAL, &hp);
+    if (why) {
+        snprintf(err, errlen, "otel.endpoint: %s in \"%s\"", why, url);
         return -1;
     }
-    if (port) {
-        unsigned long n = 0;
-        for (size_t i = 0; i < port_len && n <= 65535; i++)
-            n = isdigit((unsigned char)port[i]) ? n * 10 + (unsigned long)(port[i] - '0') : 99999;
-        if (port_len == 0 || port_len > 5 || n == 0 || n > 65535) {
-            snprintf(err, errlen, "otel.endpoint: bad port in \"%s\"", url);
-            return -1;
-        }
-        snprintf(t->port, sizeof(t->port), "%lu", n);
-    } else {
+    if (hp.port)
+        snprintf(t->port, sizeof(t->port), "%u", hp.port);
+    else
         snprintf(t->port, sizeof(t->port), "%s", t->use_tls ? PORT_HTTPS : PORT_HTTP);
-    }
-    t->host = strndup(host, host_len);
+    size_t host_len = strlen(hp.host);
+    t->host = strdup(hp.host);
     t->authority = malloc(host_len + sizeof(t->port) + 4);
     if (!t->host || !t->authority) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (memchr(t->host, ':', host_len))
+    if (hp.is_ipv6)
         sprintf(t->authority, "[%s]:%s", t->host, t->port);
     else
         sprintf(t->authority, "%s:%s", t->host, t->port);

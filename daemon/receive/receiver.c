@@ -338,8 +338,10 @@ static int listen_tcp(struct receiver *r, const char *key, const char *addr,
                       enum listen_mode mode, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
-    if (netaddr_parse(addr, &ss) < 0) {
-        snprintf(err, errlen, "%s: expected host:port with a numeric host, got \"%s\"", key, addr);
+    const char *why = netaddr_parse(addr, &ss);
+    if (why) {
+        snprintf(err, errlen, "%s: must be " NETADDR_LISTEN_FORM " (%s), got \"%s\"", key, why,
+                 addr);
         return -1;
     }
     struct listener *l = listener_add(r, mode, 0);

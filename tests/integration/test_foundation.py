@@ -9,7 +9,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Daemon, http_get, metric_sum, run_spanrelay, write_config
+from harness import Daemon, free_port, http_get, metric_sum, run_spanrelay, write_config
 
 
 def raw_exchange(port, data, timeout=3.0):
@@ -93,6 +93,63 @@ class CommandLine(unittest.TestCase):
             r = run_spanrelay(['-c', path], timeout=5)
             self.assertEqual(r.returncode, 2)
             self.assertIn('buffer.maxBytes', r.stderr.decode())
+
+
+def ipv6_loopback():
+    try:
+        free_port('::1')
+        return True
+    except OSError:
+        return False
+
+
+class Addresses(unittest.TestCase):
+    """--check-config and start-up read listen addresses and endpoints with one parser:
+    what the check refuses (exit 2, key and line) start-up refuses the same way, and what
+    it accepts starts."""
+
+    REFUSED = [
+        ({'health': {'listen': 'localhost:13999'}}, 'health.listen', 'localhost:13999'),
+        ({'receiver': {'grpc': '127.0.0.1:0'}}, 'receiver.grpc', '127.0.0.1:0'),
+        ({'receiver': {'http': '[::1]'}}, 'receiver.http', '[::1]'),
+        ({'receiver': {'http': '::1:4318'}}, 'receiver.http', '::1:4318'),
+        ({'otel': {'enabled': True, 'endpoint': 'http://tempo:0'}}, 'otel.endpoint',
+         'http://tempo:0'),
+        ({'otel': {'enabled': True, 'endpoint': 'http://[::1'}}, 'otel.endpoint', 'http://[::1'),
+    ]
+
+    def test_refused_by_the_check_and_at_start_alike(self):
+        with tempfile.TemporaryDirectory() as d:
+            for overrides, key, value in self.REFUSED:
+                overrides = dict(overrides, receiver=dict(overrides.get('receiver', {}),
+                                                          socket=os.path.join(d, 's.sock')))
+                path = write_config(d, overrides)
+                with open(path) as f:
+                    line = next(i for i, text in enumerate(f, 1) if value in text)
+                for args in (['--check-config', '-c', path], ['-c', path]):
+                    r = run_spanrelay(args, timeout=5)
+                    err = r.stderr.decode()
+                    self.assertEqual(r.returncode, 2, (args, value, err))
+                    self.assertIn(key + ':', err)
+                    self.assertIn('at line %d' % line, err)
+                    self.assertIn('"%s"' % value, err)
+
+    def test_a_name_is_refused_with_the_reason(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = write_config(d, {'receiver': {'socket': os.path.join(d, 's.sock')},
+                                    'health': {'listen': 'localhost:13999'}})
+            r = run_spanrelay(['--check-config', '-c', path])
+            self.assertEqual(r.returncode, 2)
+            self.assertIn('never resolved', r.stderr.decode())
+            self.assertNotIn('configuration OK', r.stdout.decode())
+
+    def test_bracketed_ipv6_listen_address_starts(self):
+        if not ipv6_loopback():
+            self.skipTest('no IPv6 loopback')
+        port = free_port('::1')
+        with Daemon({'health': {'listen': '[::1]:%d' % port}}) as d:
+            status, _ = http_get(d.health_url)
+            self.assertEqual(status, 200)
 
 
 class HealthAndMetrics(unittest.TestCase):

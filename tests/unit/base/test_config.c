@@ -195,15 +195,16 @@ START_TEST(test_shipped_file_sets_every_key)
     shipped_config_path(path, sizeof(path));
     ck_assert_int_eq(load("otel:\n  endpoint: https://x:1\n  protocol: http/protobuf\n"
                           "  serviceName: s\n  samplingRatio: 0.5\n"
-                          "receiver:\n  socket: /s\n  socketMode: 0600\n  grpc: a:1\n"
-                          "  http: b:2\n  maxRequestBytes: 2KiB\n  maxConnections: 3\n"
+                          "receiver:\n  socket: /s\n  socketMode: 0600\n  grpc: 127.0.0.1:1\n"
+                          "  http: 127.0.0.2:2\n  maxRequestBytes: 2KiB\n  maxConnections: 3\n"
                           "  requestTimeout: 1s\n  idleTimeout: 2s\n"
                           "buffer:\n  maxBytes: 3KiB\n"
                           "exporter:\n  maxBatchBytes: 2KiB\n  maxBatchSpans: 5\n"
                           "  batchTimeout: 1s\n  timeout: 2s\n  compression: gzip\n"
                           "  retry:\n    initialInterval: 1s\n    maxInterval: 2s\n"
                           "    maxElapsedTime: 3s\n"
-                          "health:\n  listen: c:3\nshutdownTimeout: 1s\nlog:\n  level: error\n"),
+                          "health:\n  listen: 127.0.0.3:3\nshutdownTimeout: 1s\n"
+                          "log:\n  level: error\n"),
                      0);
     ck_assert_int_eq(cfg.enabled, 1);
     ck_assert_msg(config_load_file(&cfg, path, err, sizeof(err)) == 0, "%s", err);
@@ -370,11 +371,12 @@ END_TEST
 START_TEST(test_listen_addresses)
 {
     static const char *const good[] = {
-        "127.0.0.1:4317", "\"[::1]:4317\"", "localhost:1", "0.0.0.0:65535",
-        "\"[fe80::1]:80\"", "my-host.example.com:443", NULL
+        "127.0.0.1:4317", "\"[::1]:4317\"", "0.0.0.0:65535", "\"[fe80::1]:80\"",
+        "\"[::]:1\"", NULL
     };
+    /* Names are refused here rather than at start-up: a listen address is never resolved. */
     static const char *const bad[] = {
-        "4317", "\":4317\"", "host:0", "host:65536", "\"[::1]4317\"", "\"[zz]:1\"",
+        "localhost:1", "my-host.example.com:443", "1.2.3:80", "4317", "\":4317\"", "host:0", "host:65536", "\"[::1]4317\"", "\"[zz]:1\"",
         "\"::1:4317\"", "\"host:\"", "host:12a", "\"[::1]:\"", "a_b:1", "host:+80",
         "\"[]:80\"", "host:000080", "\"[::1\"", NULL
     };
@@ -390,11 +392,16 @@ START_TEST(test_listen_addresses)
         ck_assert_msg(load(yaml) == -1, "accepted %s", bad[i]);
     }
     assert_load_error("receiver:\n  grpc: 4317\n",
-                      "receiver.grpc: must be host:port or [ipv6]:port with a port from 1 to "
-                      "65535, or empty for off, got \"4317\" at line 2");
+                      "receiver.grpc: must be a numeric address and a port, such as "
+                      "127.0.0.1:4317 or [::1]:4317, or empty for off (missing port), "
+                      "got \"4317\" at line 2");
     assert_load_error("health:\n  listen: \"\"\n",
-                      "health.listen: must be host:port or [ipv6]:port with a port from 1 to "
-                      "65535, got \"\" at line 2");
+                      "health.listen: must be a numeric address and a port, such as "
+                      "127.0.0.1:4317 or [::1]:4317 (empty address), got \"\" at line 2");
+    assert_load_error("otel:\n  enabled: false\nhealth:\n  listen: localhost:13999\n",
+                      "health.listen: must be a numeric address and a port, such as "
+                      "127.0.0.1:4317 or [::1]:4317 (the host is a name, and listen "
+                      "addresses are never resolved), got \"localhost:13999\" at line 4");
 }
 END_TEST
 
@@ -406,7 +413,8 @@ START_TEST(test_endpoint_forms)
     };
     static const char *const bad[] = {
         "tempo:4317", "ftp://x", "http://", "http:///v1/traces", "\"http://a b\"",
-        "//tempo", "https://?x", NULL
+        "//tempo", "https://?x", "http://tempo:0", "http://tempo:65536", "\"http://[::1\"",
+        "\"http://::1:4317\"", "http://u@tempo:4317", "http://tempo:x", NULL
     };
     char yaml[128];
     for (size_t i = 0; good[i]; i++) {
@@ -420,6 +428,10 @@ START_TEST(test_endpoint_forms)
     assert_load_error("otel:\n  endpoint: tempo:4317\n",
                       "otel.endpoint: must be empty or a URL starting with http:// or "
                       "https://, got \"tempo:4317\" at line 2");
+    assert_load_error("otel:\n  endpoint: http://tempo:0\n",
+                      "otel.endpoint: must be empty or a URL starting with http:// or "
+                      "https:// (port must be from 1 to 65535), got \"http://tempo:0\" "
+                      "at line 2");
 }
 END_TEST
 
