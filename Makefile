@@ -117,6 +117,7 @@ bench: deps all $(BUILD)/bench/loadgen
 # FUZZ_SECONDS each; crashes land in build/fuzz/.
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := daemon/pipeline/otlp.c daemon/base/utf8.c daemon/base/codec.c daemon/pipeline/sampler.c \
+             daemon/pipeline/tracestate.c \
              daemon/receive/otlp_json.c daemon/base/config.c \
              $(GEN_C)
 fuzz: deps gen

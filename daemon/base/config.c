@@ -52,7 +52,8 @@ enum kind {
     K_COUNT,       /* unsigned: plain integer */
     K_DURATION,    /* uint64_t: milliseconds, "200ms" */
     K_MILLIS,      /* uint64_t: integer milliseconds (the OTEL_* timeouts) */
-    K_LOG_LEVEL    /* char *: canonical level name */
+    K_LOG_LEVEL,   /* char *: canonical level name */
+    K_SAMPLER_RULE /* enum config_sampler_rule */
 };
 
 struct key_spec {
@@ -65,6 +66,12 @@ struct key_spec {
 
 enum { SET_OK = 0, SET_INVALID = -1, SET_NOMEM = -2 };
 
+static const struct key_spec sampler_keys[] = {
+    { .name = "rule", .kind = K_SAMPLER_RULE, .offset = offsetof(struct config, sampler_rule) },
+    { .name = "decidedBy", .kind = K_IGNORED },
+    { .name = NULL }
+};
+
 static const struct key_spec otel_keys[] = {
     { .name = "enabled", .kind = K_BOOL, .offset = offsetof(struct config, enabled) },
     { .name = "endpoint", .kind = K_ENDPOINT, .offset = offsetof(struct config, endpoint) },
@@ -72,6 +79,7 @@ static const struct key_spec otel_keys[] = {
     { .name = "serviceName", .kind = K_NAME, .offset = offsetof(struct config, service_name) },
     { .name = "samplingRatio", .kind = K_RATIO,
       .offset = offsetof(struct config, sampling_ratio) },
+    { .name = "sampler", .kind = K_SECTION, .children = sampler_keys },
     { .name = "headersSecretName", .kind = K_IGNORED },
     { .name = NULL }
 };
@@ -438,6 +446,9 @@ static void describe(const struct key_spec *spec, char *buf, size_t len)
     case K_LOG_LEVEL:
         snprintf(buf, len, "must be debug, info, warning or error");
         break;
+    case K_SAMPLER_RULE:
+        snprintf(buf, len, "must be auto, python or consistent");
+        break;
     case K_SECTION:
     case K_IGNORED:
         snprintf(buf, len, "is not a value");
@@ -555,6 +566,17 @@ static int set_value(struct config *cfg, const struct key_spec *spec, const char
     case K_LOG_LEVEL:
         if (log_level_name(text))
             return set_string((char **)field, log_level_name(text)) < 0 ? SET_NOMEM : SET_OK;
+        break;
+    case K_SAMPLER_RULE:
+        ok = 1;
+        if (strcasecmp(text, "auto") == 0)
+            *(enum config_sampler_rule *)field = CONFIG_SAMPLER_AUTO;
+        else if (strcasecmp(text, "python") == 0)
+            *(enum config_sampler_rule *)field = CONFIG_SAMPLER_PYTHON;
+        else if (strcasecmp(text, "consistent") == 0)
+            *(enum config_sampler_rule *)field = CONFIG_SAMPLER_CONSISTENT;
+        else
+            ok = 0;
         break;
     }
     if (ok)
@@ -755,6 +777,7 @@ int config_defaults(struct config *cfg)
     cfg->enabled = 0;
     cfg->protocol = CONFIG_PROTOCOL_GRPC;
     cfg->sampling_ratio = 1.0;
+    cfg->sampler_rule = CONFIG_SAMPLER_AUTO;
     cfg->receiver_socket_mode = 0660;
     cfg->receiver_max_request_bytes = 4 * MIB;
     cfg->receiver_max_connections = 256;

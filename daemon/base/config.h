@@ -20,6 +20,13 @@
 enum config_protocol { CONFIG_PROTOCOL_GRPC, CONFIG_PROTOCOL_HTTP_PROTOBUF };
 enum config_compression { CONFIG_COMPRESSION_NONE, CONFIG_COMPRESSION_GZIP, CONFIG_COMPRESSION_ZSTD };
 
+/* Which sampling rule a span follows (pipeline/sampler.h, DESIGN.md decision 12). */
+enum config_sampler_rule {
+    CONFIG_SAMPLER_AUTO,       /* consistent for a span whose tracestate has ot=th/rv, else Python */
+    CONFIG_SAMPLER_PYTHON,     /* the Python SDK's TraceIdRatioBased for every span */
+    CONFIG_SAMPLER_CONSISTENT  /* OpenTelemetry's consistent probability for every span */
+};
+
 /* One key=value pair, decoded (percent-decoding applied). */
 struct config_kv {
     char *key;
@@ -40,6 +47,9 @@ struct config {
                                       OTEL_SERVICE_NAME, else service.name from
                                       OTEL_RESOURCE_ATTRIBUTES */
     double sampling_ratio;         /* otel.samplingRatio in [0,1], default 1.0 */
+    enum config_sampler_rule sampler_rule; /* otel.sampler.rule: auto | python | consistent,
+                                      default auto. otel.sampler.decidedBy is the chart's
+                                      (what application SDKs are told): accepted, unused */
 
     /* receiver: */
     char *receiver_socket;         /* default "/tmp/spanrelay/otlp.sock"; "" disables */

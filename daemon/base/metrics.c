@@ -126,6 +126,34 @@ static void prom_requests(struct text *t)
     }
 }
 
+static void prom_by_rule(struct text *t, const char *name, const char *help,
+                         const uint64_t v[STATS_RULE_COUNT])
+{
+    prom_header(t, name, "counter", help);
+    for (int r = 0; r < STATS_RULE_COUNT; r++)
+        text_printf(t, "%s{rule=\"%s\"} %llu\n", name,
+                    stats_sampler_rule_name((enum stats_sampler_rule)r),
+                    (unsigned long long)v[r]);
+}
+
+static void prom_sampler(struct text *t)
+{
+    prom_by_rule(t, "spanrelay_sampler_spans_kept_total",
+                 "Valid spans the sampler kept, by the rule that decided (python or consistent).",
+                 stats.sampler_kept);
+    prom_by_rule(t, "spanrelay_sampler_spans_sampled_out_total",
+                 "Valid spans the sampler did not keep, by the rule that decided.",
+                 stats.sampler_sampled_out);
+    prom_value(t, "spanrelay_sampler_th_erased_spans_total", "counter",
+               "Spans whose tracestate th exceeded their randomness (inconsistent): th erased, "
+               "the span decided as if it had none.",
+               stats.sampler_th_erased);
+    prom_value(t, "spanrelay_sampler_tracestate_unchanged_spans_total", "counter",
+               "Kept spans whose tracestate was left as it was because writing th would have "
+               "exceeded the W3C limits (512 characters, 32 members).",
+               stats.sampler_tracestate_unchanged);
+}
+
 char *metrics_render_prometheus(size_t *len)
 {
     struct text t = { 0 };
@@ -167,6 +195,7 @@ char *metrics_render_prometheus(size_t *len)
     prom_value(&t, "spanrelay_exporter_backend_rejected_spans_total", "counter",
                "Spans the backend reported as rejected in a partial success.",
                stats.export_backend_rejected);
+    prom_sampler(&t);
     prom_requests(&t);
     prom_value(&t, "spanrelay_receiver_connections", "gauge", "Open receiver connections.",
                stats.connections_open);

@@ -51,6 +51,11 @@ const char *stats_transport_name(enum stats_transport t)
     return t == STATS_TRANSPORT_GRPC ? "grpc" : "http";
 }
 
+const char *stats_sampler_rule_name(enum stats_sampler_rule r)
+{
+    return r == STATS_RULE_CONSISTENT ? "consistent" : "python";
+}
+
 const char *stats_exporter_state_name(enum stats_exporter_state s)
 {
     switch (s) {

@@ -22,6 +22,10 @@ enum stats_reject_reason {
     STATS_REJECT_COUNT
 };
 
+/* The rule that decided a span (label `rule` of the sampler counters; DESIGN.md
+ * decision 12). */
+enum stats_sampler_rule { STATS_RULE_PYTHON, STATS_RULE_CONSISTENT, STATS_RULE_COUNT };
+
 enum stats_exporter_state {
     STATS_EXPORTER_DISABLED, STATS_EXPORTER_CONNECTING, STATS_EXPORTER_READY,
     STATS_EXPORTER_BACKING_OFF
@@ -52,6 +56,13 @@ struct stats {
     uint64_t connections_accepted;
     uint64_t connections_refused;     /* over receiver.maxConnections */
 
+    /* sampler: the pipeline's decision on every valid span, by the rule that made it */
+    uint64_t sampler_kept[STATS_RULE_COUNT];
+    uint64_t sampler_sampled_out[STATS_RULE_COUNT];
+    uint64_t sampler_th_erased;       /* spans whose `th` contradicted their randomness */
+    uint64_t sampler_tracestate_unchanged; /* kept spans whose new `th` would have broken
+                                         the W3C tracestate limits */
+
     /* exporter */
     enum stats_exporter_state exporter_state;
     int exporter_up;
@@ -72,6 +83,7 @@ uint64_t stats_received_total(void);
 
 const char *stats_reject_reason_name(enum stats_reject_reason r);
 const char *stats_transport_name(enum stats_transport t);
+const char *stats_sampler_rule_name(enum stats_sampler_rule r);
 const char *stats_exporter_state_name(enum stats_exporter_state s);
 
 #endif

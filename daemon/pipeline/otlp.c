@@ -50,6 +50,8 @@ enum {
 #define TAG_RESOURCE 0x0a /* field 1, length-delimited, in ResourceSpans */
 #define TAG_RESOURCE_SPANS 0x0a
 #define TAG_SCOPE_SPANS 0x12
+#define TAG_SPANS 0x12       /* field 2 of ScopeSpans */
+#define TAG_TRACE_STATE 0x1a /* field 3 of Span */
 
 enum read_status {
     READ_OK,
@@ -89,13 +91,17 @@ struct frame {
     uint8_t reserve;            /* bytes set aside for the length prefix */
 };
 
-/* The ids a span's validity depends on. */
+/* The ids a span's validity depends on, and the tracestate its sampling may. */
 struct span_ids {
     const uint8_t *trace_id;
     uint64_t trace_id_len;
     const uint8_t *span_id;
     uint64_t span_id_len;
     uint64_t parent_span_id_len;
+    const uint8_t *trace_state_tag;   /* the field's first byte, NULL when absent */
+    const uint8_t *trace_state_end;   /* the byte after it */
+    const uint8_t *trace_state;
+    uint64_t trace_state_len;
 };
 
 /* Where the Resource fields of one ResourceSpans are. A message field may appear
@@ -706,6 +712,7 @@ static int walk_span(struct walk *w, const uint8_t *p, const uint8_t *end,
     uint32_t attributes = 0, events = 0, links = 0;
 
     while (p < end) {
+        const uint8_t *start = p;
         if (next_field(w, &p, end, &f) != 0)
             return -1;
         switch (f.num) {
@@ -724,6 +731,10 @@ static int walk_span(struct walk *w, const uint8_t *p, const uint8_t *end,
         case 3:
             if (want_string(w, &f, "trace_state") != 0)
                 return -1;
+            ids->trace_state_tag = start;
+            ids->trace_state_end = p;
+            ids->trace_state = f.data;
+            ids->trace_state_len = f.len;
             break;
         case 4:
             if (want(w, &f, WT_LEN, "parent_span_id") != 0)
@@ -804,12 +815,13 @@ static int span_problem(const struct span_ids *ids)
     return -1;
 }
 
-/* Counts the span and says whether it stays. */
-static int span_keep(struct walk *w, const struct span_ids *ids)
+/* Counts the span and says whether it stays; d->rewrite says whether it changes. */
+static int span_keep(struct walk *w, const struct span_ids *ids, struct sampler_decision *d)
 {
     struct otlp_counts *c = w->counts;
     int problem = span_problem(ids);
 
+    d->rewrite = 0;
     c->spans++;
     if (problem >= 0) {
         c->invalid[problem]++;
@@ -818,9 +830,17 @@ static int span_keep(struct walk *w, const struct span_ids *ids)
             c->first_invalid = reject_text[problem];
         return 0;
     }
-    if (w->opts->sampler != NULL && !sampler_keep(w->opts->sampler, ids->trace_id)) {
-        c->sampled_out++;
-        return 0;
+    if (w->opts->sampler != NULL) {
+        sampler_decide(w->opts->sampler, ids->trace_id, (const char *)ids->trace_state,
+                       (size_t)ids->trace_state_len, d);
+        c->th_erased += (uint64_t)d->th_inconsistent;
+        c->tracestate_unchanged += (uint64_t)d->too_long;
+        if (!d->keep) {
+            c->sampled_out_by_rule[d->rule]++;
+            c->sampled_out++;
+            return 0;
+        }
+        c->kept_by_rule[d->rule]++;
     }
     c->kept++;
     return 1;
@@ -910,6 +930,37 @@ static int emit_copy(struct walk *w, const uint8_t *from, const uint8_t *to)
     if (w->buf == NULL)
         return 0;
     return out_put(w, from, (size_t)(to - from));
+}
+
+/* Emits the span field [tag, data + len) with its trace_state replaced by ts[0..ts_len),
+ * or, for a span that had none, appended: field order does not matter in protobuf, and
+ * every other byte stays as it was. */
+static int emit_span_rewritten(struct walk *w, const uint8_t *tag, const struct field *f,
+                               const struct span_ids *ids, const char *ts, size_t ts_len)
+{
+    const uint8_t *span = f->data, *span_end = f->data + f->len;
+    const uint8_t *cut = ids->trace_state_tag != NULL ? ids->trace_state_tag : span_end;
+    const uint8_t *resume = ids->trace_state_tag != NULL ? ids->trace_state_end : span_end;
+    size_t head = (size_t)(cut - span), tail = (size_t)(span_end - resume);
+    size_t len = head + 1 + varint_size(ts_len) + ts_len + tail;
+
+    if (w->buf == NULL && materialize(w, tag) != 0)
+        return -1;
+    if (out_grow(w, 1 + varint_size(len) + len) != 0)
+        return -1;
+    uint8_t *p = w->buf + w->n;
+    *p++ = TAG_SPANS;
+    p += varint_put(p, len);
+    memcpy(p, span, head);
+    p += head;
+    *p++ = TAG_TRACE_STATE;
+    p += varint_put(p, ts_len);
+    memcpy(p, ts, ts_len);
+    p += ts_len;
+    memcpy(p, resume, tail);
+    p += tail;
+    w->n = (size_t)(p - w->buf);
+    return 0;
 }
 
 /* Leaves the input from `at` on out of the output, until the next copy. */
@@ -1158,16 +1209,21 @@ static int walk_scope_spans(struct walk *w, const uint8_t *tag, const uint8_t *p
             break;
         case 2: {
             struct span_ids ids = {0};
+            struct sampler_decision d;
             if (want(w, &f, WT_LEN, "spans") != 0)
                 return -1;
             path_push(w, "spans", spans++);
             if (walk_span(w, f.data, f.data + f.len, &ids) != 0)
                 return -1;
             path_pop(w);
-            if (span_keep(w, &ids)) {
-                if (emit_copy(w, start, p) != 0)
+            if (!span_keep(w, &ids, &d)) {
+                if (emit_skip(w, start) != 0)
                     return -1;
-            } else if (emit_skip(w, start) != 0) {
+            } else if (d.rewrite) {
+                if (emit_span_rewritten(w, start, &f, &ids, d.trace_state,
+                                        d.trace_state_len) != 0)
+                    return -1;
+            } else if (emit_copy(w, start, p) != 0) {
                 return -1;
             }
             break;

@@ -4,7 +4,9 @@
  * length down to the leaves (AnyValue, events, links, status), finds the span
  * boundaries and ids, and produces the request the pipeline keeps: invalid and
  * sampled-out spans spliced out, scopes and resources left empty removed, resource
- * attributes appended. Spans are never decoded into structs or re-encoded. */
+ * attributes appended, the tracestate of a span the consistent sampling rule keeps
+ * rewritten in place. Spans are never decoded into structs or re-encoded: a rewritten
+ * span is its own bytes with the one field, Span.trace_state, replaced. */
 #ifndef SPANRELAY_OTLP_H
 #define SPANRELAY_OTLP_H
 
@@ -22,13 +24,20 @@ struct otlp_counts {
     uint64_t invalid_total;
     uint64_t sampled_out;                     /* dropped by the sampler */
     uint64_t kept;                            /* spans in the output */
+    /* With a sampler, by the rule that decided each valid span: */
+    uint64_t kept_by_rule[STATS_RULE_COUNT];
+    uint64_t sampled_out_by_rule[STATS_RULE_COUNT];
+    uint64_t th_erased;                       /* inconsistent `th` found (sampler.h) */
+    uint64_t tracestate_unchanged;            /* kept, `th` not written: W3C limits */
     const char *first_invalid;                /* static text of the first invalid span's
                                                  problem ("trace_id must be 16 bytes"), or NULL */
 };
 
 /* What the walk changes. */
 struct otlp_rewrite_opts {
-    const struct sampler *sampler;            /* NULL: keep every valid span */
+    const struct sampler *sampler;            /* NULL: keep every valid span, as it is.
+                                                 Walking a kept output again with a lower
+                                                 ratio's sampler equalizes once more. */
     const char *service_name;                 /* added as service.name where absent; NULL: no */
     const struct config_kv *attrs;            /* added where the resource lacks the key */
     size_t attrs_count;
@@ -36,7 +45,7 @@ struct otlp_rewrite_opts {
 
 /* Validates in[0..len) and writes the kept request.
  * Returns 0 on success: *out is a malloc'd buffer of *out_len bytes the caller frees,
- * or NULL when the input is to be kept unchanged (nothing removed, nothing added);
+ * or NULL when the input is to be kept unchanged (nothing removed, added or rewritten);
  * *out_len is 0 and counts.kept == 0 when nothing is left. With *out NULL the result
  * is always in[0..*out_len): the whole input, or nothing.
  * ScopeSpans and ResourceSpans without a kept span are left out of the result.

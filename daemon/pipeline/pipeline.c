@@ -52,9 +52,11 @@ struct pipeline *pipeline_new(uv_loop_t *loop, const struct config *cfg, char *e
     }
     p->loop = loop;
     p->cfg = cfg;
-    sampler_init(&p->sampler, cfg->sampling_ratio);
+    sampler_init(&p->sampler, cfg->sampling_ratio, cfg->sampler_rule);
+    /* Even at ratio 1 every span is decided: the consistent rule still checks and
+     * writes `th`, and the counters by rule stay complete. */
     p->opts = (struct otlp_rewrite_opts){
-        .sampler = cfg->sampling_ratio >= 1.0 ? NULL : &p->sampler,
+        .sampler = &p->sampler,
         .service_name = cfg->service_name,
         .attrs = cfg->resource_attrs,
         .attrs_count = cfg->resource_attrs_count,
@@ -94,6 +96,12 @@ static void count_walk(enum stats_transport t, const struct otlp_counts *c)
     for (int r = 0; r < STATS_REJECT_COUNT; r++)
         stats.spans_rejected[r] += c->invalid[r];
     stats.spans_sampled_out += c->sampled_out;
+    for (int r = 0; r < STATS_RULE_COUNT; r++) {
+        stats.sampler_kept[r] += c->kept_by_rule[r];
+        stats.sampler_sampled_out[r] += c->sampled_out_by_rule[r];
+    }
+    stats.sampler_th_erased += c->th_erased;
+    stats.sampler_tracestate_unchanged += c->tracestate_unchanged;
 }
 
 void pipeline_submit(struct pipeline *p, enum stats_transport transport, const uint8_t *body,

@@ -87,6 +87,7 @@ static void assert_configs_equal(const struct config *a, const struct config *b)
     ck_assert_int_eq(a->protocol, b->protocol);
     ck_assert_str_eq(a->service_name, b->service_name);
     ck_assert(a->sampling_ratio == b->sampling_ratio);
+    ck_assert_int_eq(a->sampler_rule, b->sampler_rule);
     ck_assert_str_eq(a->receiver_socket, b->receiver_socket);
     ck_assert_uint_eq(a->receiver_socket_mode, b->receiver_socket_mode);
     ck_assert_str_eq(a->receiver_grpc, b->receiver_grpc);
@@ -143,6 +144,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(cfg.protocol, CONFIG_PROTOCOL_GRPC);
     ck_assert_str_eq(cfg.service_name, "unknown_service");
     ck_assert(cfg.sampling_ratio == 1.0);
+    ck_assert_int_eq(cfg.sampler_rule, CONFIG_SAMPLER_AUTO);
     ck_assert_str_eq(cfg.receiver_socket, "/tmp/spanrelay/otlp.sock");
     ck_assert_uint_eq(cfg.receiver_socket_mode, 0660);
     ck_assert_str_eq(cfg.receiver_grpc, "");
@@ -195,6 +197,7 @@ START_TEST(test_shipped_file_sets_every_key)
     shipped_config_path(path, sizeof(path));
     ck_assert_int_eq(load("otel:\n  endpoint: https://x:1\n  protocol: http/protobuf\n"
                           "  serviceName: s\n  samplingRatio: 0.5\n"
+                          "  sampler:\n    rule: consistent\n"
                           "receiver:\n  socket: /s\n  socketMode: 0600\n  grpc: 127.0.0.1:1\n"
                           "  http: 127.0.0.2:2\n  maxRequestBytes: 2KiB\n  maxConnections: 3\n"
                           "  requestTimeout: 1s\n  idleTimeout: 2s\n"
@@ -237,6 +240,9 @@ START_TEST(test_every_key)
         "  protocol: http/protobuf\n"
         "  serviceName: aifactory-web\n"
         "  samplingRatio: 0.25\n"
+        "  sampler:\n"
+        "    rule: python\n"
+        "    decidedBy: sidecar\n"
         "  headersSecretName: otel-headers\n"
         "receiver:\n"
         "  socket: /run/spanrelay.sock\n"
@@ -271,6 +277,7 @@ START_TEST(test_every_key)
     ck_assert_int_eq(cfg.protocol, CONFIG_PROTOCOL_HTTP_PROTOBUF);
     ck_assert_str_eq(cfg.service_name, "aifactory-web");
     ck_assert(cfg.sampling_ratio == 0.25);
+    ck_assert_int_eq(cfg.sampler_rule, CONFIG_SAMPLER_PYTHON);
     ck_assert_str_eq(cfg.receiver_socket, "/run/spanrelay.sock");
     ck_assert_uint_eq(cfg.receiver_socket_mode, 0600);
     ck_assert_str_eq(cfg.receiver_grpc, "127.0.0.1:4317");
@@ -325,6 +332,36 @@ START_TEST(test_words_any_case)
     ck_assert_str_eq(cfg.log_level, "warning");
     ck_assert_int_eq(load("log:\n  level: info\n"), 0);
     ck_assert_str_eq(cfg.log_level, "info");
+}
+END_TEST
+
+START_TEST(test_sampler_rule)
+{
+    static const struct { const char *text; enum config_sampler_rule rule; } good[] = {
+        { "auto", CONFIG_SAMPLER_AUTO }, { "python", CONFIG_SAMPLER_PYTHON },
+        { "consistent", CONFIG_SAMPLER_CONSISTENT }, { "Consistent", CONFIG_SAMPLER_CONSISTENT },
+        { "\"PYTHON\"", CONFIG_SAMPLER_PYTHON },
+    };
+    char yaml[128];
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        cfg.sampler_rule = CONFIG_SAMPLER_AUTO + CONFIG_SAMPLER_CONSISTENT - good[i].rule;
+        snprintf(yaml, sizeof(yaml), "otel:\n  sampler:\n    rule: %s\n", good[i].text);
+        ck_assert_msg(load(yaml) == 0, "%s: %s", good[i].text, err);
+        ck_assert_int_eq(cfg.sampler_rule, good[i].rule);
+    }
+    /* decidedBy is the chart's: any word passes, nothing changes. */
+    ck_assert_msg(load("otel:\n  sampler:\n    decidedBy: sdk\n") == 0, "%s", err);
+    ck_assert_int_eq(cfg.sampler_rule, CONFIG_SAMPLER_PYTHON);
+
+    assert_load_error("otel:\n  sampler:\n    rule: traceidratio\n",
+                      "otel.sampler.rule: must be auto, python or consistent, got "
+                      "\"traceidratio\" at line 3");
+    assert_load_error("otel:\n  sampler:\n    rule: \n",
+                      "otel.sampler.rule: must be auto, python or consistent, got \"\" at line 3");
+    assert_load_error("otel:\n  sampler:\n    rules: auto\n",
+                      "otel.sampler.rules: unknown key at line 3");
+    assert_load_error("otel:\n  sampler: consistent\n",
+                      "otel.sampler: must be a mapping of keys, got \"consistent\" at line 2");
 }
 END_TEST
 
@@ -1312,6 +1349,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_env_resource_attribute_errors);
     tcase_add_test(tc, test_env_sampler);
     tcase_add_test(tc, test_env_sampler_errors);
+    tcase_add_test(tc, test_sampler_rule);
     tcase_add_test(tc, test_env_bsp);
     tcase_add_test(tc, test_env_bsp_errors);
     tcase_add_test(tc, test_env_log_level);

@@ -920,9 +920,9 @@ static const struct config_kv extra_attrs[] = {
 
 START_TEST(random_requests)
 {
-    sampler_init(&half, 0.5);
+    sampler_init(&half, 0.5, CONFIG_SAMPLER_PYTHON);
     struct sampler all;
-    sampler_init(&all, 1.0);
+    sampler_init(&all, 1.0, CONFIG_SAMPLER_PYTHON);
 
     rng_state = 0x5eed0001;
     fill_trace_pool();
@@ -946,7 +946,7 @@ END_TEST
 START_TEST(traces_stay_whole)
 {
     struct otlp_rewrite_opts opts = {.sampler = &half};
-    sampler_init(&half, 0.5);
+    sampler_init(&half, 0.5, CONFIG_SAMPLER_PYTHON);
     rng_state = 0x5eed0002;
     fill_trace_pool();
 
@@ -992,7 +992,7 @@ END_TEST
 START_TEST(hot_path_does_not_copy)
 {
     struct sampler all;
-    sampler_init(&all, 1.0);
+    sampler_init(&all, 1.0, CONFIG_SAMPLER_PYTHON);
     rng_state = 0x5eed0003;
     fill_trace_pool();
 
@@ -1048,7 +1048,7 @@ START_TEST(empty_and_nothing_left)
     struct otlp_counts counts;
     char err[256];
     struct sampler none;
-    sampler_init(&none, 0.0);
+    sampler_init(&none, 0.0, CONFIG_SAMPLER_PYTHON);
 
     ck_assert_int_eq(otlp_rewrite((const uint8_t *)"", 0, NULL, &out, &out_len, &counts,
                                   err, sizeof err), 0);
@@ -1792,7 +1792,7 @@ START_TEST(truncated_everywhere)
         .sampler = &half, .service_name = "svc",
         .attrs = (struct config_kv *)extra_attrs, .attrs_count = 2,
     };
-    sampler_init(&half, 0.5);
+    sampler_init(&half, 0.5, CONFIG_SAMPLER_PYTHON);
     rng_state = 0x5eed0004;
     fill_trace_pool();
 
@@ -1811,7 +1811,7 @@ END_TEST
 START_TEST(garbage)
 {
     struct otlp_rewrite_opts opts = {.sampler = &half, .service_name = "svc"};
-    sampler_init(&half, 0.5);
+    sampler_init(&half, 0.5, CONFIG_SAMPLER_PYTHON);
     rng_state = 0x5eed0005;
     fill_trace_pool();
 
@@ -1844,6 +1844,307 @@ START_TEST(garbage)
 }
 END_TEST
 
+/* ---- the consistent rule's tracestate, rewritten inside the encoded span ---- */
+
+/* One span's case: its randomness (low 56 bits of the trace id), its tracestate, and
+ * what a consistent-capable sampler at 0.1 must do with it. */
+struct ts_case {
+    uint64_t r;
+    const char *in;      /* NULL: no trace_state field */
+    int keep;
+    const char *out;     /* the tracestate it leaves with */
+    enum stats_sampler_rule rule;
+    int erased;
+};
+
+static const struct ts_case ts_cases[] = {
+    /* From an SDK sampling at 0.5: raised to e666, other members kept in order. */
+    {0xe6660000000000ULL, "vendor=a,ot=th:8;rv:e6660000000000,other=b", 1,
+     "ot=th:e666;rv:e6660000000000,vendor=a,other=b", STATS_RULE_CONSISTENT, 0},
+    {0xf0000000000000ULL, "ot=th:8", 1, "ot=th:e666", STATS_RULE_CONSISTENT, 0},
+    {0xe665ffffffffffULL, "ot=th:8", 0, NULL, STATS_RULE_CONSISTENT, 0},
+    /* Already stricter: left as it came. */
+    {0xfd000000000000ULL, "ot=th:f,zz=1", 1, "ot=th:f,zz=1", STATS_RULE_CONSISTENT, 0},
+    /* Inconsistent: th:f over R = e7...: erased and written anew. */
+    {0xe7000000000000ULL, "ot=th:f", 1, "ot=th:e666", STATS_RULE_CONSISTENT, 1},
+    {0x10000000000000ULL, "ot=th:f", 0, NULL, STATS_RULE_CONSISTENT, 1},
+    /* No ot=: the Python rule, tracestate untouched (the trace id decides; see below). */
+    {0xffffffffffffffULL, "congo=t61rcWkgMzE", -1, "congo=t61rcWkgMzE", STATS_RULE_PYTHON, 0},
+    {0xffffffffffffffULL, NULL, -1, "", STATS_RULE_PYTHON, 0},
+};
+
+static uint8_t *ts_case_id(const struct ts_case *c)
+{
+    uint8_t *id = alloc(16);
+    for (int i = 0; i < 16; i++)
+        id[i] = (uint8_t)(0x30 + i);
+    /* Not randomness for the consistent rule; for the Python rule at 0.1 it keeps about
+     * two in five. */
+    id[8] = (uint8_t)rnd_below(0x40);
+    for (int i = 0; i < 7; i++)
+        id[9 + i] = (uint8_t)(c->r >> (48 - 8 * i));
+    return id;
+}
+
+/* Gives the request's valid spans the cases in turn; returns how many spans there are. */
+static size_t assign_cases(Request *req, const struct ts_case **of_span, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < req->n_resource_spans; i++) {
+        ResourceSpans *rs = req->resource_spans[i];
+        for (size_t j = 0; j < rs->n_scope_spans; j++) {
+            ScopeSpans *ss = rs->scope_spans[j];
+            for (size_t k = 0; k < ss->n_spans && n < max; k++) {
+                Span *sp = ss->spans[k];
+                const struct ts_case *c = &ts_cases[n % (sizeof ts_cases / sizeof ts_cases[0])];
+                of_span[n++] = c;
+                sp->trace_id.len = 16;
+                sp->trace_id.data = ts_case_id(c);
+                sp->span_id = random_bytes(8);
+                sp->span_id.data[0] |= 1;
+                sp->parent_span_id.len = 0;
+                sp->trace_state = (char *)(c->in != NULL ? c->in : "");
+            }
+        }
+    }
+    return n;
+}
+
+START_TEST(tracestate_rewritten_in_place)
+{
+    struct sampler s, python;
+    sampler_init(&s, 0.1, CONFIG_SAMPLER_AUTO);
+    sampler_init(&python, 0.1, CONFIG_SAMPLER_PYTHON);
+    struct otlp_rewrite_opts opts = {.sampler = &s};
+    uint64_t all_kept[STATS_RULE_COUNT] = {0}, all_out[STATS_RULE_COUNT] = {0};
+    rng_state = 0x5eed0012;
+    fill_trace_pool();
+
+    for (int round = 0; round < 40; round++) {
+        const struct ts_case *of_span[64];
+        Request *req = random_request(3, 3, 6);
+        size_t n = assign_cases(req, of_span, 64);
+        size_t len, out_len;
+        uint8_t *in = pack_request(req, &len), *out;
+        struct otlp_counts counts;
+        char err[256];
+        ck_assert_int_eq(otlp_rewrite(in, len, &opts, &out, &out_len, &counts, err,
+                                      sizeof err), 0);
+        Request *got = unpack_request(out != NULL ? out : in, out_len);
+        ck_assert_ptr_nonnull(got);
+
+        /* Walk the input's spans in order beside the output's. */
+        uint64_t kept[STATS_RULE_COUNT] = {0}, out_of[STATS_RULE_COUNT] = {0}, erased = 0;
+        size_t idx = 0, o_rs = 0, o_ss = 0, o_sp = 0;
+        for (size_t i = 0; i < req->n_resource_spans; i++) {
+            ResourceSpans *rs = req->resource_spans[i];
+            for (size_t j = 0; j < rs->n_scope_spans; j++) {
+                ScopeSpans *ss = rs->scope_spans[j];
+                for (size_t k = 0; k < ss->n_spans; k++) {
+                    Span *sp = ss->spans[k];
+                    const struct ts_case *c = of_span[idx++];
+                    int keep = c->keep >= 0 ? c->keep : sampler_keep(&python, sp->trace_id.data);
+                    erased += (uint64_t)c->erased;
+                    if (!keep) {
+                        out_of[c->rule]++;
+                        continue;
+                    }
+                    kept[c->rule]++;
+                    /* The next output span, wherever its containers are. */
+                    while (o_rs < got->n_resource_spans &&
+                           (o_ss >= got->resource_spans[o_rs]->n_scope_spans ||
+                            o_sp >= got->resource_spans[o_rs]->scope_spans[o_ss]->n_spans)) {
+                        if (o_ss < got->resource_spans[o_rs]->n_scope_spans) {
+                            o_ss++;
+                        } else {
+                            o_rs++;
+                            o_ss = 0;
+                        }
+                        o_sp = 0;
+                    }
+                    ck_assert_uint_lt(o_rs, got->n_resource_spans);
+                    Span *g = got->resource_spans[o_rs]->scope_spans[o_ss]->spans[o_sp++];
+                    /* Every field as it was but the tracestate, which is the case's. */
+                    char *was = sp->trace_state;
+                    sp->trace_state = (char *)c->out;
+                    ck_assert(same_span(sp, g));
+                    sp->trace_state = was;
+                }
+            }
+        }
+        ck_assert_uint_eq(idx, n);
+        for (int r = 0; r < STATS_RULE_COUNT; r++) {
+            ck_assert_uint_eq(counts.kept_by_rule[r], kept[r]);
+            ck_assert_uint_eq(counts.sampled_out_by_rule[r], out_of[r]);
+        }
+        ck_assert_uint_eq(counts.th_erased, erased);
+        ck_assert_uint_eq(counts.tracestate_unchanged, 0);
+        ck_assert_uint_eq(counts.kept, kept[0] + kept[1]);
+        ck_assert_uint_eq(counts.sampled_out, out_of[0] + out_of[1]);
+        for (int r = 0; r < STATS_RULE_COUNT; r++) {
+            all_kept[r] += kept[r];
+            all_out[r] += out_of[r];
+        }
+
+        /* The same sampler again keeps all it kept and changes nothing. */
+        if (counts.kept > 0) {
+            uint8_t *again;
+            size_t again_len;
+            struct otlp_counts c2;
+            ck_assert_int_eq(otlp_rewrite(out != NULL ? out : in, out_len, &opts, &again,
+                                          &again_len, &c2, err, sizeof err), 0);
+            ck_assert_ptr_null(again);
+            ck_assert_uint_eq(c2.kept, counts.kept);
+        }
+        protobuf_c_message_free_unpacked(&got->base, NULL);
+        free(out);
+        free(in);
+        arena_free();
+    }
+    /* Both rules both kept and dropped spans: every case was exercised. */
+    for (int r = 0; r < STATS_RULE_COUNT; r++) {
+        ck_assert_uint_gt(all_kept[r], 0);
+        ck_assert_uint_gt(all_out[r], 0);
+    }
+}
+END_TEST
+
+/* A destination sampling below the primary walks the primary's output again with its
+ * own sampler: th rises once more, spans of the Python rule follow the Python rule. */
+START_TEST(second_pass_lower_ratio)
+{
+    struct sampler primary, lane;
+    sampler_init(&primary, 0.5, CONFIG_SAMPLER_CONSISTENT);
+    sampler_init(&lane, 0.1, CONFIG_SAMPLER_AUTO);
+    struct otlp_rewrite_opts first = {.sampler = &primary}, second = {.sampler = &lane};
+    static const uint64_t rs[] = {0x7fffffffffffffULL, 0x80000000000000ULL,
+                                  0xe665ffffffffffULL, 0xe6660000000000ULL,
+                                  0xffffffffffffffULL};
+    static const char *const after_first[] = {NULL, "ot=th:8", "ot=th:8", "ot=th:8", "ot=th:8"};
+    static const char *const after_second[] = {NULL, NULL, NULL, "ot=th:e666", "ot=th:e666"};
+
+    struct enc req = {0};
+    for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++) {
+        struct ts_case c = {.r = rs[i]};
+        struct enc span = {0};
+        uint8_t *id = ts_case_id(&c);
+        enc_span_basic(&span, id, "op");
+        enc_request_of_span(&req, &span);
+        enc_free(&span);
+    }
+
+    uint8_t *mid, *out;
+    size_t mid_len, out_len;
+    struct otlp_counts c1, c2;
+    char err[256];
+    ck_assert_int_eq(rewrite(&req, &first, &mid, &mid_len, &c1, err, sizeof err), 0);
+    ck_assert_uint_eq(c1.kept, 4);
+    ck_assert_uint_eq(c1.kept_by_rule[STATS_RULE_CONSISTENT], 4);
+    ck_assert_int_eq(otlp_rewrite(mid, mid_len, &second, &out, &out_len, &c2, err,
+                                  sizeof err), 0);
+    ck_assert_uint_eq(c2.kept, 2);
+    ck_assert_uint_eq(c2.sampled_out_by_rule[STATS_RULE_CONSISTENT], 2);
+
+    Request *a = unpack_request(mid, mid_len), *b = unpack_request(out, out_len);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    size_t ia = 0, ib = 0;
+    for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++) {
+        if (after_first[i] != NULL)
+            ck_assert_str_eq(a->resource_spans[ia++]->scope_spans[0]->spans[0]->trace_state,
+                             after_first[i]);
+        if (after_second[i] != NULL)
+            ck_assert_str_eq(b->resource_spans[ib++]->scope_spans[0]->spans[0]->trace_state,
+                             after_second[i]);
+    }
+    ck_assert_uint_eq(ia, a->n_resource_spans);
+    ck_assert_uint_eq(ib, b->n_resource_spans);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    protobuf_c_message_free_unpacked(&b->base, NULL);
+    free(mid);
+    free(out);
+    enc_free(&req);
+    arena_free();
+}
+END_TEST
+
+/* Span.trace_state given twice: the last one is the span's, and the one rewritten. */
+START_TEST(tracestate_given_twice)
+{
+    struct sampler s;
+    sampler_init(&s, 0.1, CONFIG_SAMPLER_AUTO);
+    struct otlp_rewrite_opts opts = {.sampler = &s};
+    struct ts_case c = {.r = 0xf0000000000000ULL};
+    struct enc span = {0}, req = {0};
+
+    enc_span_basic(&span, ts_case_id(&c), "twice");
+    enc_string(&span, 3, "a=1");
+    enc_string(&span, 5, "renamed");
+    enc_string(&span, 3, "ot=th:c,b=2");
+    enc_request_of_span(&req, &span);
+
+    uint8_t *out;
+    size_t out_len;
+    struct otlp_counts counts;
+    char err[256];
+    ck_assert_int_eq(rewrite(&req, &opts, &out, &out_len, &counts, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(out);
+    Request *got = unpack_request(out, out_len);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_str_eq(got->resource_spans[0]->scope_spans[0]->spans[0]->trace_state,
+                     "ot=th:e666,b=2");
+    /* The earlier occurrence is still there, before the rewritten one. */
+    ck_assert_ptr_nonnull(memmem(out, out_len, "\x1a\x03" "a=1", 5));
+    protobuf_c_message_free_unpacked(&got->base, NULL);
+    free(out);
+    enc_free(&span);
+    enc_free(&req);
+    arena_free();
+}
+END_TEST
+
+/* Writing th into many spans grows the ScopeSpans and ResourceSpans past a length
+ * prefix size (2 to 3 bytes at 16 KiB). */
+START_TEST(rewrites_grow_length_prefixes)
+{
+    struct sampler s;
+    sampler_init(&s, 1.0, CONFIG_SAMPLER_CONSISTENT);
+    struct otlp_rewrite_opts opts = {.sampler = &s};
+    struct enc ss = {0}, rs = {0}, req = {0};
+    int spans = 0;
+
+    while (ss.n < 16000) {
+        struct enc span = {0};
+        enc_span_basic(&span, trace_a, "grow");
+        enc_message(&ss, 2, &span);
+        enc_free(&span);
+        spans++;
+    }
+    enc_message(&rs, 2, &ss);
+    enc_message(&req, 1, &rs);
+
+    uint8_t *out;
+    size_t out_len;
+    struct otlp_counts counts;
+    char err[256];
+    ck_assert_int_eq(rewrite(&req, &opts, &out, &out_len, &counts, err, sizeof err), 0);
+    ck_assert_uint_eq(counts.kept, (uint64_t)spans);
+    ck_assert_uint_eq(counts.kept_by_rule[STATS_RULE_CONSISTENT], (uint64_t)spans);
+    ck_assert_uint_eq(out_len, req.n + (size_t)spans * strlen("\x1a\x09ot=th:0") + 2);
+    Request *got = unpack_request(out, out_len);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_uint_eq(got->resource_spans[0]->scope_spans[0]->n_spans, (size_t)spans);
+    for (int i = 0; i < spans; i++)
+        ck_assert_str_eq(got->resource_spans[0]->scope_spans[0]->spans[i]->trace_state,
+                         "ot=th:0");
+    protobuf_c_message_free_unpacked(&got->base, NULL);
+    free(out);
+    enc_free(&ss);
+    enc_free(&rs);
+    enc_free(&req);
+}
+END_TEST
+
 static Suite *otlp_suite(void)
 {
     Suite *s = suite_create("otlp");
@@ -1864,6 +2165,10 @@ static Suite *otlp_suite(void)
     tcase_add_test(tc, nesting_is_bounded);
     tcase_add_test(tc, truncated_everywhere);
     tcase_add_test(tc, garbage);
+    tcase_add_test(tc, tracestate_rewritten_in_place);
+    tcase_add_test(tc, second_pass_lower_ratio);
+    tcase_add_test(tc, tracestate_given_twice);
+    tcase_add_test(tc, rewrites_grow_length_prefixes);
     suite_add_tcase(s, tc);
     return s;
 }

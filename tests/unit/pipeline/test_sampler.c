@@ -1,9 +1,12 @@
-/* test_sampler.c — ParentBased(TraceIdRatioBased) (daemon/pipeline/sampler.c).
+/* test_sampler.c — the sampling rules (daemon/pipeline/sampler.c).
  *
- * Decisions are compared with the OpenTelemetry Python SDK's formula, evaluated by
+ * Python rule: decisions are compared with the OpenTelemetry Python SDK's formula, evaluated by
  * /usr/bin/python3 in integer arithmetic: round(ratio * 2**64), then the low 64 bits
  * of the trace id compared with it. Ratios go to Python as hex floats so both sides
- * start from the same double. */
+ * start from the same double.
+ * Consistent rule: the randomness from `rv` or the trace id, equalizing with the
+ * incoming `th`, erasure of an inconsistent one, the tracestate written, and which rule
+ * `auto` picks, on trace ids and tracestates chosen either side of each threshold. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,34 +52,34 @@ START_TEST(bounds)
 {
     struct sampler s;
 
-    sampler_init(&s, 0.0);
+    sampler_init(&s, 0.0, CONFIG_SAMPLER_PYTHON);
     ck_assert_int_eq(s.keep_all, 0);
     ck_assert_uint_eq(s.bound, 0);
-    sampler_init(&s, -1.0);
+    sampler_init(&s, -1.0, CONFIG_SAMPLER_PYTHON);
     ck_assert_uint_eq(s.bound, 0);
-    sampler_init(&s, NAN);
+    sampler_init(&s, NAN, CONFIG_SAMPLER_PYTHON);
     ck_assert_int_eq(s.keep_all, 0);
     ck_assert_uint_eq(s.bound, 0);
-    sampler_init(&s, 1.0);
+    sampler_init(&s, 1.0, CONFIG_SAMPLER_PYTHON);
     ck_assert_int_eq(s.keep_all, 1);
-    sampler_init(&s, 7.5);
+    sampler_init(&s, 7.5, CONFIG_SAMPLER_PYTHON);
     ck_assert_int_eq(s.keep_all, 1);
-    sampler_init(&s, 0.5);
+    sampler_init(&s, 0.5, CONFIG_SAMPLER_PYTHON);
     ck_assert_int_eq(s.keep_all, 0);
     ck_assert_uint_eq(s.bound, 1ULL << 63);
-    sampler_init(&s, 0.25);
+    sampler_init(&s, 0.25, CONFIG_SAMPLER_PYTHON);
     ck_assert_uint_eq(s.bound, 1ULL << 62);
 
     /* Halves round to even, as Python's round() does. */
-    sampler_init(&s, ldexp(1.0, -65));
+    sampler_init(&s, ldexp(1.0, -65), CONFIG_SAMPLER_PYTHON);
     ck_assert_uint_eq(s.bound, 0);
-    sampler_init(&s, ldexp(3.0, -65));
+    sampler_init(&s, ldexp(3.0, -65), CONFIG_SAMPLER_PYTHON);
     ck_assert_uint_eq(s.bound, 2);
-    sampler_init(&s, ldexp(5.0, -65));
+    sampler_init(&s, ldexp(5.0, -65), CONFIG_SAMPLER_PYTHON);
     ck_assert_uint_eq(s.bound, 2);
 
     /* The largest ratio below 1 stays below 2^64. */
-    sampler_init(&s, nextafter(1.0, 0.0));
+    sampler_init(&s, nextafter(1.0, 0.0), CONFIG_SAMPLER_PYTHON);
     ck_assert_int_eq(s.keep_all, 0);
     ck_assert_uint_eq(s.bound, UINT64_MAX - 2047);
 }
@@ -87,8 +90,8 @@ START_TEST(keep_all_and_none)
     struct sampler all, none;
     uint8_t id[16];
 
-    sampler_init(&all, 1.0);
-    sampler_init(&none, 0.0);
+    sampler_init(&all, 1.0, CONFIG_SAMPLER_PYTHON);
+    sampler_init(&none, 0.0, CONFIG_SAMPLER_PYTHON);
     rng_state = 7;
     for (int i = 0; i < 1000; i++) {
         random_trace_id(id);
@@ -139,7 +142,7 @@ START_TEST(same_as_python_sdk)
     rng_state = 42;
     for (size_t r = 0; r < nratios; r++) {
         struct sampler s;
-        sampler_init(&s, ratios[r]);
+        sampler_init(&s, ratios[r], CONFIG_SAMPLER_PYTHON);
         size_t n = trace_ids_for(&s, ids, PER_RATIO);
         for (size_t i = 0; i < n; i++) {
             fprintf(in, "%a ", ratios[r]);
@@ -186,7 +189,7 @@ START_TEST(kept_fraction)
     rng_state = 1234;
     for (size_t r = 0; r < sizeof ratios / sizeof ratios[0]; r++) {
         struct sampler s;
-        sampler_init(&s, ratios[r]);
+        sampler_init(&s, ratios[r], CONFIG_SAMPLER_PYTHON);
         int kept = 0;
         for (int i = 0; i < n; i++) {
             random_trace_id(id);
@@ -208,8 +211,8 @@ START_TEST(one_answer_per_trace)
     struct sampler a, b;
     uint8_t id[16], other[16];
 
-    sampler_init(&a, 0.3);
-    sampler_init(&b, 0.3);
+    sampler_init(&a, 0.3, CONFIG_SAMPLER_PYTHON);
+    sampler_init(&b, 0.3, CONFIG_SAMPLER_PYTHON);
     rng_state = 99;
     for (int i = 0; i < 10000; i++) {
         random_trace_id(id);
@@ -223,6 +226,263 @@ START_TEST(one_answer_per_trace)
 }
 END_TEST
 
+static void set_low56(uint8_t id[16], uint64_t r)
+{
+    id[8] = 0xa5; /* not part of the randomness */
+    for (int i = 0; i < 7; i++)
+        id[9 + i] = (uint8_t)(r >> (48 - 8 * i));
+}
+
+/* Decides a span of randomness r (in the trace id) with tracestate ts. */
+static struct sampler_decision decide(const struct sampler *s, uint64_t r, const char *ts)
+{
+    struct sampler_decision d;
+    uint8_t id[16];
+    memset(id, 0x11, sizeof id);
+    set_low56(id, r);
+    memset(&d, 0x5a, sizeof d);
+    sampler_decide(s, id, ts, strlen(ts), &d);
+    return d;
+}
+
+static void expect_ts(const struct sampler_decision *d, const char *want)
+{
+    if (want == NULL) {
+        ck_assert_msg(!d->rewrite, "tracestate rewritten to \"%.*s\"",
+                      (int)d->trace_state_len, d->trace_state);
+        return;
+    }
+    ck_assert_msg(d->rewrite, "tracestate not rewritten, want \"%s\"", want);
+    ck_assert_msg(d->trace_state_len == strlen(want) &&
+                      memcmp(d->trace_state, want, d->trace_state_len) == 0,
+                  "tracestate \"%.*s\", want \"%s\"", (int)d->trace_state_len, d->trace_state,
+                  want);
+}
+
+START_TEST(consistent_from_trace_id)
+{
+    struct sampler s;
+    struct sampler_decision d;
+
+    sampler_init(&s, 0.1, CONFIG_SAMPLER_CONSISTENT);
+    ck_assert_uint_eq(s.threshold[4], 0xe6660000000000ULL);
+
+    d = decide(&s, 0xe665ffffffffffULL, "");
+    ck_assert_int_eq(d.keep, 0);
+    ck_assert_int_eq(d.rule, STATS_RULE_CONSISTENT);
+    expect_ts(&d, NULL);
+
+    d = decide(&s, 0xe6660000000000ULL, "");
+    ck_assert_int_eq(d.keep, 1);
+    ck_assert_int_eq(d.th_inconsistent, 0);
+    expect_ts(&d, "ot=th:e666");
+
+    d = decide(&s, TRACESTATE_RANDOMNESS_MASK, "vendor=1");
+    ck_assert_int_eq(d.keep, 1);
+    expect_ts(&d, "ot=th:e666,vendor=1");
+
+    /* Byte 8 of the trace id is not randomness: all ones there change nothing. */
+    uint8_t id[16];
+    memset(id, 0, sizeof id);
+    id[8] = 0xff;
+    sampler_decide(&s, id, "", 0, &d);
+    ck_assert_int_eq(d.keep, 0);
+}
+END_TEST
+
+START_TEST(consistent_from_rv)
+{
+    struct sampler s;
+    struct sampler_decision d;
+
+    sampler_init(&s, 0.1, CONFIG_SAMPLER_AUTO);
+    /* rv decides, whatever the trace id says; rv is kept as it was. */
+    d = decide(&s, 0, "ot=rv:e6660000000000");
+    ck_assert_int_eq(d.keep, 1);
+    ck_assert_int_eq(d.rule, STATS_RULE_CONSISTENT);
+    expect_ts(&d, "ot=th:e666;rv:e6660000000000");
+
+    d = decide(&s, TRACESTATE_RANDOMNESS_MASK, "a=b,ot=rv:E665FFFFFFFFFF");
+    ck_assert_int_eq(d.keep, 0);
+
+    /* A malformed rv is no rv: the trace id decides, under the Python rule in auto. */
+    d = decide(&s, TRACESTATE_RANDOMNESS_MASK, "ot=rv:e666");
+    ck_assert_int_eq(d.rule, STATS_RULE_PYTHON);
+    expect_ts(&d, NULL);
+}
+END_TEST
+
+START_TEST(equalizing)
+{
+    struct sampler s;
+    struct sampler_decision d;
+
+    sampler_init(&s, 0.1, CONFIG_SAMPLER_AUTO);
+
+    /* Upstream 50 %: raised to e666 for what stays. */
+    d = decide(&s, 0xe6660000000000ULL, "ot=th:8");
+    ck_assert_int_eq(d.keep, 1);
+    expect_ts(&d, "ot=th:e666");
+    d = decide(&s, 0xe665ffffffffffULL, "ot=th:8");
+    ck_assert_int_eq(d.keep, 0);
+    ck_assert_int_eq(d.th_inconsistent, 0);
+
+    /* Upstream 1/16, stricter than 10 %: kept as it came, never lowered. */
+    d = decide(&s, 0xf0000000000000ULL, "ot=th:f;rv:f0000000000000");
+    ck_assert_int_eq(d.keep, 1);
+    expect_ts(&d, NULL);
+
+    /* Upstream at full precision (the JS sampler at 0.1): equal, unchanged. */
+    d = decide(&s, 0xe6666666666666ULL, "ot=th:e6666666666666");
+    ck_assert_int_eq(d.keep, 1);
+    expect_ts(&d, NULL);
+
+    /* A more precise incoming th raises the stage's precision: 5 % at 14 digits. */
+    struct sampler five;
+    sampler_init(&five, 0.05, CONFIG_SAMPLER_AUTO);
+    d = decide(&five, 0xf4000000000000ULL, "ot=th:e6666666666666");
+    expect_ts(&d, "ot=th:f3333333333333");
+    d = decide(&five, 0xf4000000000000ULL, "ot=th:8");
+    expect_ts(&d, "ot=th:f3333");
+
+    /* A second stage at a lower ratio over the first one's output raises th again
+     * (a destination sampling below the primary). */
+    struct sampler lower;
+    sampler_init(&lower, 0.01, CONFIG_SAMPLER_AUTO);
+    d = decide(&lower, 0xfd70a400000000ULL, "ot=th:e666");
+    ck_assert_int_eq(d.keep, 1);
+    expect_ts(&d, "ot=th:fd70a");
+    d = decide(&lower, 0xf0000000000000ULL, "ot=th:e666");
+    ck_assert_int_eq(d.keep, 0);
+}
+END_TEST
+
+START_TEST(inconsistent_th_erased)
+{
+    struct sampler s;
+    struct sampler_decision d;
+
+    sampler_init(&s, 0.5, CONFIG_SAMPLER_AUTO);
+    /* th:f says R >= f0..., but R is 9...: th is erased, the span decided without it. */
+    d = decide(&s, 0x90000000000000ULL, "x=1,ot=th:f;rv:90000000000000");
+    ck_assert_int_eq(d.th_inconsistent, 1);
+    ck_assert_int_eq(d.keep, 1);
+    expect_ts(&d, "ot=th:8;rv:90000000000000,x=1");
+
+    sampler_init(&s, 0.1, CONFIG_SAMPLER_AUTO);
+    d = decide(&s, 0x90000000000000ULL, "ot=th:f");
+    ck_assert_int_eq(d.th_inconsistent, 1);
+    ck_assert_int_eq(d.keep, 0);
+
+    /* At ratio 1: kept, marked as certain. */
+    sampler_init(&s, 1.0, CONFIG_SAMPLER_AUTO);
+    d = decide(&s, 0x10000000000000ULL, "ot=th:8");
+    ck_assert_int_eq(d.th_inconsistent, 1);
+    ck_assert_int_eq(d.keep, 1);
+    expect_ts(&d, "ot=th:0");
+    d = decide(&s, 0x80000000000000ULL, "ot=th:8");
+    ck_assert_int_eq(d.th_inconsistent, 0);
+    expect_ts(&d, NULL);
+}
+END_TEST
+
+START_TEST(which_rule)
+{
+    struct sampler autos, python, consistent;
+    struct sampler_decision d;
+    uint8_t id[16];
+
+    sampler_init(&autos, 0.3, CONFIG_SAMPLER_AUTO);
+    sampler_init(&python, 0.3, CONFIG_SAMPLER_PYTHON);
+    sampler_init(&consistent, 0.3, CONFIG_SAMPLER_CONSISTENT);
+    static const char *const python_in_auto[] = {
+        "", "vendor=ot", "ot=xy:1", "ot=th:zz", "ot=th:", "ot=rv:123", "bot=th:8", "x@ot=th:8",
+    };
+
+    rng_state = 77;
+    for (int i = 0; i < 2000; i++) {
+        random_trace_id(id);
+        int python_keep = sampler_keep(&python, id);
+        const char *ts = python_in_auto[i % (sizeof python_in_auto / sizeof python_in_auto[0])];
+
+        sampler_decide(&autos, id, ts, strlen(ts), &d);
+        ck_assert_int_eq(d.rule, STATS_RULE_PYTHON);
+        ck_assert_int_eq(d.keep, python_keep);
+        ck_assert_int_eq(d.rewrite, 0);
+
+        /* The Python rule never reads or writes the tracestate. */
+        sampler_decide(&python, id, "ot=th:0", 7, &d);
+        ck_assert_int_eq(d.rule, STATS_RULE_PYTHON);
+        ck_assert_int_eq(d.keep, python_keep);
+        ck_assert_int_eq(d.rewrite, 0);
+
+        uint64_t r = 0;
+        for (int k = 9; k < 16; k++)
+            r = (r << 8) | id[k];
+        int consistent_keep = r >= consistent.threshold[4];
+        sampler_decide(&consistent, id, ts, strlen(ts), &d);
+        ck_assert_int_eq(d.rule, STATS_RULE_CONSISTENT);
+        ck_assert_int_eq(d.keep, consistent_keep);
+        ck_assert_int_eq(d.rewrite, consistent_keep);
+
+        sampler_decide(&autos, id, "ot=th:0", 7, &d);
+        ck_assert_int_eq(d.rule, STATS_RULE_CONSISTENT);
+        ck_assert_int_eq(d.keep, consistent_keep);
+    }
+}
+END_TEST
+
+START_TEST(tracestate_too_long)
+{
+    struct sampler s;
+    struct sampler_decision d;
+    char ts[512];
+    size_t n = 0;
+
+    for (int i = 0; i < 32; i++)
+        n += (size_t)snprintf(ts + n, sizeof ts - n, "%sk%d=v", i ? "," : "", i);
+    sampler_init(&s, 0.1, CONFIG_SAMPLER_CONSISTENT);
+    d = decide(&s, TRACESTATE_RANDOMNESS_MASK, ts);
+    ck_assert_int_eq(d.keep, 1);
+    ck_assert_int_eq(d.too_long, 1);
+    expect_ts(&d, NULL);
+    d = decide(&s, 0, ts);
+    ck_assert_int_eq(d.keep, 0);
+    ck_assert_int_eq(d.too_long, 0);
+}
+END_TEST
+
+START_TEST(consistent_kept_fraction)
+{
+    const double ratios[] = {0.5, 0.1, 0.01, 0.9};
+    const int n = 100000;
+    uint8_t id[16];
+    struct sampler_decision d;
+
+    rng_state = 4321;
+    for (size_t r = 0; r < sizeof ratios / sizeof ratios[0]; r++) {
+        struct sampler s;
+        sampler_init(&s, ratios[r], CONFIG_SAMPLER_CONSISTENT);
+        int kept = 0;
+        for (int i = 0; i < n; i++) {
+            random_trace_id(id);
+            sampler_decide(&s, id, "", 0, &d);
+            kept += d.keep;
+        }
+        double expected = n * ratios[r];
+        double sigma = sqrt(n * ratios[r] * (1 - ratios[r]));
+        ck_assert_msg(fabs(kept - expected) <= 5 * sigma + 0.5,
+                      "ratio %g: kept %d of %d, expected %.1f +- %.1f", ratios[r], kept, n,
+                      expected, 5 * sigma);
+    }
+
+    struct sampler none;
+    sampler_init(&none, 0.0, CONFIG_SAMPLER_CONSISTENT);
+    d = decide(&none, TRACESTATE_RANDOMNESS_MASK, "ot=th:0");
+    ck_assert_int_eq(d.keep, 0);
+}
+END_TEST
+
 static Suite *sampler_suite(void)
 {
     Suite *s = suite_create("sampler");
@@ -233,6 +493,13 @@ static Suite *sampler_suite(void)
     tcase_add_test(tc, same_as_python_sdk);
     tcase_add_test(tc, kept_fraction);
     tcase_add_test(tc, one_answer_per_trace);
+    tcase_add_test(tc, consistent_from_trace_id);
+    tcase_add_test(tc, consistent_from_rv);
+    tcase_add_test(tc, equalizing);
+    tcase_add_test(tc, inconsistent_th_erased);
+    tcase_add_test(tc, which_rule);
+    tcase_add_test(tc, tracestate_too_long);
+    tcase_add_test(tc, consistent_kept_fraction);
     suite_add_tcase(s, tc);
     return s;
 }
