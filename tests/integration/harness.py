@@ -53,6 +53,7 @@ import grpc  # noqa: E402
 ROOT = fake_backend.ROOT
 INTEROP_DIR = os.path.join(ROOT, 'tests', 'interop')
 EMIT_JS = os.path.join(INTEROP_DIR, 'emit.js')
+SAMPLE_JS = os.path.join(INTEROP_DIR, 'sample.js')
 EXPORT_METHOD = fake_backend.EXPORT_METHOD
 
 trace_pb2 = PB['trace']
@@ -643,46 +644,55 @@ def js_available():
             and os.path.isdir(os.path.join(INTEROP_DIR, 'node_modules', '@opentelemetry')))
 
 
-def run_js(exporter, endpoint, spans, traces, service=None, timeout=60.0, extra_args=(),
-           env=None, check=False):
-    """Runs tests/interop/emit.js and returns its JSON summary, with 'exitCode' and
-    'stderr' added. check=True raises HarnessError unless the exit code is 0.
-    The process is killed (by PID) when timeout passes."""
+def run_node(script, args, timeout=60.0, env=None, check=False):
+    """Runs a tests/interop script that writes its JSON summary to the file named by the
+    --out it is given, with --deadline-ms a little under timeout, the OTEL_* environment
+    cleared and env added. Returns the summary, with 'exitCode' and 'stderr' added.
+    check=True raises HarnessError unless the exit code is 0. The process is killed (by
+    PID) when timeout passes."""
     if not js_available():
         raise HarnessError('node or tests/interop/node_modules missing: run `make deps` '
                            '(npm ci in tests/interop)')
-    fd, out = tempfile.mkstemp(prefix='emit-', suffix='.json')
+    name = os.path.basename(script)
+    fd, out = tempfile.mkstemp(prefix=name + '-', suffix='.json')
     os.close(fd)
     try:
-        args = ['node', EMIT_JS, '--exporter', exporter, '--endpoint', endpoint,
-                '--spans', str(spans), '--traces', str(traces), '--out', out,
-                '--deadline-ms', str(int(max(1.0, timeout - 2) * 1000))]
-        if service is not None:
-            args += ['--service', service]
-        args += list(extra_args)
+        argv = ['node', script] + list(args) + [
+            '--out', out, '--deadline-ms', str(int(max(1.0, timeout - 2) * 1000))]
         full_env = {k: v for k, v in os.environ.items() if not k.startswith('OTEL_')}
         full_env.update(env or {})
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 stdin=subprocess.DEVNULL, env=full_env, cwd=INTEROP_DIR)
         try:
             _, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.communicate(timeout=5)
-            raise HarnessError('emit.js did not finish within %.0fs' % timeout)
+            raise HarnessError('%s did not finish within %.0fs' % (name, timeout))
         try:
             with open(out) as f:
                 summary = json.load(f)
         except (OSError, ValueError):
-            raise HarnessError('emit.js (exit %d) wrote no summary; stderr:\n%s'
-                               % (proc.returncode, err.decode('utf-8', 'replace')))
+            raise HarnessError('%s (exit %d) wrote no summary; stderr:\n%s'
+                               % (name, proc.returncode, err.decode('utf-8', 'replace')))
         summary['exitCode'] = proc.returncode
         summary['stderr'] = err.decode('utf-8', 'replace')
         if check and proc.returncode != 0:
-            raise HarnessError('emit.js exited %d: %s' % (proc.returncode, summary.get('error')))
+            raise HarnessError('%s exited %d: %s' % (name, proc.returncode, summary.get('error')))
         return summary
     finally:
         os.unlink(out)
+
+
+def run_js(exporter, endpoint, spans, traces, service=None, timeout=60.0, extra_args=(),
+           env=None, check=False):
+    """Runs tests/interop/emit.js (see run_node) and returns its JSON summary."""
+    args = ['--exporter', exporter, '--endpoint', endpoint,
+            '--spans', str(spans), '--traces', str(traces)]
+    if service is not None:
+        args += ['--service', service]
+    args += list(extra_args)
+    return run_node(EMIT_JS, args, timeout=timeout, env=env, check=check)
 
 
 # Fields of a span that are compared between emit.js's summary and what a backend got.

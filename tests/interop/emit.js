@@ -365,4 +365,7 @@ async function main() {
     finish(summary.ok ? 0 : 1);
 }
 
-main();
+/* sample.js builds its exporters the same way. */
+module.exports = { makeExporter, RecordingExporter };
+
+if (require.main === module) main();
