@@ -1190,9 +1190,9 @@ static int env_resource(struct config *cfg, getenv_func get, char *err, size_t e
     return rc;
 }
 
-/* The daemon always samples ParentBased(TraceIdRatioBased(ratio)); the named samplers
- * map onto a ratio. A bare traceidratio is taken as its parent-based form, and the
- * argument is ignored by the always_* samplers as the specification says. */
+/* The daemon always samples parent-based by a ratio (under otel.sampler.rule); the named
+ * samplers map onto a ratio. A bare traceidratio is taken as its parent-based form, and
+ * the argument is ignored by the always_* samplers as the specification says. */
 static int env_sampler(struct config *cfg, getenv_func get, char *err, size_t errlen)
 {
     static const struct key_spec ratio_spec = {

@@ -7,8 +7,9 @@ validator and schema rule stops the render with its message; feed every rendered
 configuration to `spanrelay --check-config`; and keep the Dockerfile in step with the chart
 and with the libraries the daemon links.
 
-YAML is parsed by node (js-yaml, via validate.js), not by Python: the tests need nothing
-beyond the standard library here.
+YAML is parsed by node (js-yaml, via validate.js), not by Python. The application
+environment otel.sampler.decidedBy renders is checked against the one the sampling tests
+(test_sampling.py) give the JS SDK.
 """
 
 import hashlib
@@ -19,6 +20,8 @@ import shutil
 import subprocess
 import tempfile
 import unittest
+
+from test_sampling import APP_ENV, RATIO as SAMPLING_RATIO
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -279,9 +282,13 @@ class HelmTestCase(unittest.TestCase):
         self.assertEqual(env['OTEL_EXPORTER_OTLP_PROTOCOL']['value'], 'grpc')
         self.assertEqual(env['OTEL_EXPORTER_OTLP_INSECURE']['value'], 'true')
         self.assertEqual(env['OTEL_SERVICE_NAME']['value'], otel['serviceName'])
-        self.assertEqual(env['OTEL_TRACES_SAMPLER']['value'], 'parentbased_traceidratio')
-        self.assertEqual(float(env['OTEL_TRACES_SAMPLER_ARG']['value']),
-                         float(otel['samplingRatio']))
+        sampler_env = {k: e['value'] for k, e in env.items() if k.startswith('OTEL_TRACES_')}
+        if otel['sampler']['decidedBy'] == 'sidecar':
+            self.assertEqual(sampler_env, {'OTEL_TRACES_SAMPLER': 'parentbased_always_on'})
+        else:
+            self.assertEqual(env['OTEL_TRACES_SAMPLER']['value'], 'parentbased_traceidratio')
+            self.assertEqual(float(env['OTEL_TRACES_SAMPLER_ARG']['value']),
+                             float(otel['samplingRatio']))
 
         # The sidecar: pod identity from the Downward API into OTEL_RESOURCE_ATTRIBUTES.
         senv = self.env_map(side)
@@ -385,7 +392,8 @@ class Rendering(HelmTestCase):
         self.assertEqual(cfg['otel'], {'enabled': True,
                                        'endpoint': 'http://tempo.observability.svc:4317',
                                        'protocol': 'grpc', 'serviceName': 'aifactory-web',
-                                       'samplingRatio': 1, 'headersSecretName': ''})
+                                       'samplingRatio': 1, 'headersSecretName': '',
+                                       'sampler': {'rule': 'auto', 'decidedBy': 'sdk'}})
         self.assertEqual(cfg['receiver']['socket'], '/var/run/spanrelay/otlp.sock')
         self.assertEqual(cfg['health']['listen'], '0.0.0.0:13133')
         side, where = self.sidecar(objs)
@@ -404,12 +412,17 @@ class Rendering(HelmTestCase):
         self.assertEqual(side['image'], 'images.example/platform/spanrelay:0.1.0-test')
         self.assertEqual(self.env_map(side)[HEADERS_VAR]['valueFrom']['secretKeyRef'],
                          {'name': 'otel-vendor-headers', 'key': HEADERS_VAR})
-        self.assertEqual(self.env_map(self.app(objs))['OTEL_TRACES_SAMPLER_ARG']['value'], '0.1')
+        # decidedBy: sidecar: the application sends everything, whatever the ratio.
+        self.assertEqual(self.env_map(self.app(objs))['OTEL_TRACES_SAMPLER']['value'],
+                         'parentbased_always_on')
+        self.assertNotIn('OTEL_TRACES_SAMPLER_ARG', self.env_map(self.app(objs)))
         self.assertEqual(self.env_map(self.app(objs))['OTEL_SERVICE_NAME']['value'],
                          'aifactory-agent')
         _, cfg = self.daemon_config(objs)
         self.assertEqual(cfg['otel']['protocol'], 'http/protobuf')
         self.assertEqual(cfg['otel']['headersSecretName'], 'otel-vendor-headers')
+        self.assertEqual(cfg['otel']['sampler'], {'decidedBy': 'sidecar', 'rule': 'consistent'})
+        self.assertEqual(set(vals['otel']), set(self.chart_defaults()['otel']))
         self.assertEqual(cfg['receiver']['socket'], '/run/otel/otlp.sock')
         self.assertEqual(cfg['health']['listen'], '0.0.0.0:14133')
         self.assertEqual(cfg['exporter']['compression'], 'gzip')
@@ -439,6 +452,28 @@ class Rendering(HelmTestCase):
         self.assertEqual(self.env_map(self.app(objs))['OTEL_TRACES_SAMPLER_ARG']['value'], '0')
         _, cfg = self.daemon_config(objs)
         self.assertEqual(cfg['otel']['samplingRatio'], 0)
+
+    def test_sampler_decided_by(self):
+        """otel.sampler.decidedBy sets the application's SDK sampler to exactly the
+        environment the sampling tests give the JS SDK (test_sampling.APP_ENV), and the
+        sidecar's rule reaches its configuration unchanged."""
+        for decided_by in ('sdk', 'sidecar'):
+            for rule in ('auto', 'python', 'consistent'):
+                if rule == 'consistent' and decided_by == 'sdk':
+                    continue
+                # A file, not --set: --set would hand the ratio over as a string.
+                values = self.values_file(
+                    'otel:\n  enabled: true\n  endpoint: http://tempo:4317\n'
+                    '  samplingRatio: %s\n  sampler:\n    decidedBy: %s\n    rule: %s\n'
+                    % (SAMPLING_RATIO, decided_by, rule))
+                objs = self.render(values)
+                env = {k: e['value'] for k, e in self.env_map(self.app(objs)).items()
+                       if k.startswith('OTEL_TRACES_')}
+                self.assertEqual(env, APP_ENV[decided_by], decided_by)
+                _, cfg = self.daemon_config(objs)
+                self.assertEqual(cfg['otel']['sampler'], {'rule': rule, 'decidedBy': decided_by})
+                side, _ = self.sidecar(objs)
+                self.assertNotIn('OTEL_TRACES_SAMPLER', self.env_map(side))
 
     def test_validation_catches_a_broken_object(self):
         """The offline schema check is not vacuous: a wrong type and a missing required
@@ -583,6 +618,14 @@ class Validators(HelmTestCase):
                       err)
         self.render(VALUES_FILES['classic'], sets=['sidecar.terminationGracePeriodSeconds=16'])
 
+    def test_consistent_rule_needs_the_sidecar_to_decide(self):
+        err = self.render_fails(VALUES_FILES['minimal'], sets=['otel.sampler.rule=consistent'])
+        self.assertIn('otel.sampler.rule consistent decides every span in the sidecar, but '
+                      'otel.sampler.decidedBy is sdk', err)
+        self.assertIn('set otel.sampler.decidedBy=sidecar, or otel.sampler.rule=auto', err)
+        self.render(VALUES_FILES['minimal'], sets=['otel.sampler.rule=consistent',
+                                                   'otel.sampler.decidedBy=sidecar'])
+
     def test_native_mode_needs_kubernetes_1_29(self):
         err = self.render_fails(VALUES_FILES['native'], extra=['--kube-version', '1.28.9'])
         self.assertIn('sidecar.mode native needs Kubernetes >= 1.29', err)
@@ -613,6 +656,16 @@ class Schema(HelmTestCase):
                       'otel.samplingRatio: Must be greater than or equal to 0')
         self.rejected('otel:\n  samplingRatio: "0.5"\n',
                       'otel.samplingRatio: Invalid type. Expected: number, given: string')
+
+    def test_sampler_words(self):
+        self.rejected('otel:\n  sampler:\n    rule: traceidratio\n',
+                      'otel.sampler.rule: otel.sampler.rule must be one of the following: '
+                      '"auto", "python", "consistent"')
+        self.rejected('otel:\n  sampler:\n    decidedBy: app\n',
+                      'otel.sampler.decidedBy: otel.sampler.decidedBy must be one of the '
+                      'following: "sdk", "sidecar"')
+        self.rejected('otel:\n  sampler:\n    decidedby: sdk\n',
+                      'otel.sampler: Additional property decidedby is not allowed')
 
     def test_protocol_udp(self):
         self.rejected('otel:\n  protocol: udp\n',

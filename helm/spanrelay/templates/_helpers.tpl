@@ -275,8 +275,10 @@ the daemon's configuration.
 {{/*
 The application container's environment: its OpenTelemetry SDK exports OTLP/gRPC to the
 sidecar's socket (gRPC exporters take unix:///path; the socket needs no TLS, and gRPC
-clients default to TLS for anything but http://, hence INSECURE) and samples with the same
-ratio the sidecar applies, so both make the same decision for every trace.
+clients default to TLS for anything but http://, hence INSECURE). With
+otel.sampler.decidedBy sdk it samples with the ratio the sidecar applies, so both make the
+same decision for every trace (an SDK deciding as the Python SDK does); with sidecar it
+sends every span and the sidecar alone decides.
 */}}
 {{- define "spanrelay.appEnv" -}}
 {{- if .Values.otel.enabled -}}
@@ -288,10 +290,15 @@ ratio the sidecar applies, so both make the same decision for every trace.
   value: "true"
 - name: OTEL_SERVICE_NAME
   value: {{ .Values.otel.serviceName | quote }}
+{{- if eq .Values.otel.sampler.decidedBy "sidecar" }}
+- name: OTEL_TRACES_SAMPLER
+  value: parentbased_always_on
+{{- else }}
 - name: OTEL_TRACES_SAMPLER
   value: parentbased_traceidratio
 - name: OTEL_TRACES_SAMPLER_ARG
   value: {{ .Values.otel.samplingRatio | toString | quote }}
+{{- end }}
 {{- end -}}
 {{- end }}
 

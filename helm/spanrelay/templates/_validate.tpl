@@ -13,6 +13,9 @@ only includes the named templates is checked too; it renders nothing itself.
 {{- if and $otel.headersSecretName (not $otel.enabled) -}}
 {{- fail (printf "spanrelay: otel.headersSecretName is set (%q) but otel.enabled is false: the Secret would never be consumed; set otel.enabled=true with an endpoint, or remove otel.headersSecretName" $otel.headersSecretName) -}}
 {{- end -}}
+{{- if and (eq $otel.sampler.rule "consistent") (eq $otel.sampler.decidedBy "sdk") -}}
+{{- fail "spanrelay: otel.sampler.rule consistent decides every span in the sidecar, but otel.sampler.decidedBy is sdk: the applications would already have dropped most traces by their own rule, and the sidecar would keep about samplingRatio^2 of them while marking them as samplingRatio; set otel.sampler.decidedBy=sidecar, or otel.sampler.rule=auto" -}}
+{{- end -}}
 {{- if $otel.enabled -}}
 {{- $drain := int $s.shutdownTimeoutSeconds -}}
 {{- if eq $s.mode "classic" -}}
