@@ -21,6 +21,11 @@
 
 #define EXIT_BAD_CONFIG 2
 
+/* How long exit waits for queued log lines to reach a slow stderr: long enough for a
+ * live collector, short enough that a stuck one does not hold a stop past its
+ * shutdownTimeout by much. */
+#define LOG_FLUSH_MS 1000
+
 struct daemon {
     uv_loop_t *loop;
     struct config cfg;
@@ -98,6 +103,7 @@ static void on_signal(uv_signal_t *h, int signum)
         /* A second signal: the operator wants out now, drain or not. */
         log_write(LOG_WARNING, "spanrelay", "second signal, exiting at once",
                   (struct log_field[]){ LOG_STR("signal", strsignal(signum)) }, 1);
+        log_queue_stop(LOG_FLUSH_MS);
         _exit(1);
     }
     d->stopping = 1;
@@ -237,11 +243,15 @@ int main(int argc, char **argv)
     enum log_level level = LOG_INFO;
     log_level_parse(d.cfg.log_level, &level);
     log_init(level, stderr);
+    if (log_queue_start(STDERR_FILENO) < 0)
+        log_write(LOG_WARNING, "spanrelay", "cannot start the log writer; logging directly",
+                  NULL, 0);
 
     int rc = run(&d);
     if (rc != 0)
         close_everything(&d);
     uv_loop_close(d.loop);
     config_free(&d.cfg);
+    log_queue_stop(LOG_FLUSH_MS);
     return rc;
 }

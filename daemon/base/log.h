@@ -20,8 +20,26 @@ struct log_field {
 #define LOG_STR(k, v) ((struct log_field){ (k), (v) ? (v) : "", 0 })
 #define LOG_INT(k, v) ((struct log_field){ (k), NULL, (int64_t)(v) })
 
-/* Where lines go and which levels pass. Default: stderr, LOG_INFO. */
+/* Where lines go and which levels pass. Default: stderr, LOG_INFO. Until
+ * log_queue_start, and after log_queue_stop, a line is written at once with one fwrite
+ * (the command line, tests). */
 void log_init(enum log_level min_level, FILE *out);
+
+/* From now on lines are queued (at most 256 KiB) and written to fd by a thread of
+ * their own, so a log_write never waits on fd: a line that does not fit is dropped and
+ * counted, and once the writer catches up one WARNING line from logger
+ * "spanrelay.log" says how many ("dropped": N). Lines stay whole and in order.
+ * Returns 0, or -1 when the thread cannot start (lines keep being written at once). */
+int log_queue_start(int fd);
+
+/* Waits up to timeout_ms for every queued line to be written, then ends the writer
+ * and returns 0. When fd does not drain in time the writer is left blocked, lines
+ * logged later are dropped and counted, and -1 is returned; a later call waits again. */
+int log_queue_stop(uint64_t timeout_ms);
+
+/* Lines dropped so far (spanrelay_log_lines_dropped_total): the queue was full, or
+ * the fd failed. */
+uint64_t log_lines_dropped(void);
 enum log_level log_min_level(void);
 
 /* "debug", "info", "warning"/"warn", "error" → 0; anything else → -1. */

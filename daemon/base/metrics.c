@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "base/stats.h"
 #include "base/utf8.h"
 
@@ -204,6 +205,8 @@ char *metrics_render_prometheus(size_t *len)
     prom_value(&t, "spanrelay_receiver_connections_refused_total", "counter",
                "Receiver connections refused over receiver.maxConnections.",
                stats.connections_refused);
+    prom_value(&t, "spanrelay_log_lines_dropped_total", "counter",
+               "Log lines dropped because stderr did not keep up.", log_lines_dropped());
     prom_header(&t, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
     text_printf(&t, "process_resident_memory_bytes %llu\n", (unsigned long long)resident_bytes());
     prom_header(&t, "process_cpu_seconds_total", "counter", "User and system CPU time in seconds.");

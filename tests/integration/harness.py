@@ -280,8 +280,11 @@ class Daemon:
     (by PID) and removes the directory on exit."""
 
     def __init__(self, config_overrides=None, env=None, binary=None, wait_healthy=True,
-                 startup_timeout=STARTUP_TIMEOUT, args=()):
+                 startup_timeout=STARTUP_TIMEOUT, args=(), stderr=None):
+        """stderr: an fd for the daemon's stderr instead of the log file (log_text() is
+        then empty); the caller keeps and closes it."""
         self.binary = spanrelay_binary(binary)
+        self.stderr = stderr
         self.overrides = config_overrides or {}
         self.extra_env = env or {}
         self.wait_healthy = wait_healthy
@@ -335,7 +338,8 @@ class Daemon:
                 raise DaemonError('spanrelay binary not found: %s' % self.binary)
             with open(self.log_path, 'wb') as err, open(self.stdout_path, 'wb') as out:
                 self.proc = subprocess.Popen([self.binary, '-c', self.config_path] + self.args,
-                                             stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                             stdin=subprocess.DEVNULL, stdout=out,
+                                             stderr=err if self.stderr is None else self.stderr,
                                              env=env, cwd=self.dir)
             if self.wait_healthy:
                 self._wait_healthy()

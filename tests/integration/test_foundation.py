@@ -9,7 +9,8 @@ import tempfile
 import time
 import unittest
 
-from harness import Daemon, free_port, http_get, metric_sum, run_spanrelay, write_config
+from harness import (Daemon, free_port, http_get, metric_sum, run_spanrelay, wait_for,
+                     write_config)
 
 
 def raw_exchange(port, data, timeout=3.0):
@@ -230,6 +231,82 @@ class HealthAndMetrics(unittest.TestCase):
             finally:
                 for s in idle + [half]:
                     s.close()
+
+
+def reject_on_health_port(port, timeout=2.0):
+    """One malformed request to the health port: answered 400, and at log level debug
+    one log line."""
+    with socket.create_connection(('127.0.0.1', port), timeout=timeout) as s:
+        s.sendall(b'NOT HTTP\r\n\r\n')
+        while s.recv(4096):
+            pass
+
+
+class StalledStderr(unittest.TestCase):
+    """A log collector that stops reading fills stderr's pipe. The daemon must go on
+    serving: lines that do not fit are dropped and counted, and once the pipe is read
+    again one line says how many were lost."""
+
+    def test_a_stalled_stderr_pipe_does_not_stall_ingest(self):
+        import fcntl
+        import threading
+        import grpc
+        from harness import otlp_grpc_export, simple_request
+        rfd, wfd = os.pipe()
+        fcntl.fcntl(wfd, fcntl.F_SETPIPE_SZ, 4096)  # the smallest pipe: fills sooner
+        read_back = []
+        reader = None
+        try:
+            d = Daemon({'log': {'level': 'debug'}}, stderr=wfd)
+            with d:
+                os.close(wfd)
+                wfd = -1
+                deadline = time.monotonic() + 60
+                dropped = 0
+                while dropped == 0 and time.monotonic() < deadline:
+                    for _ in range(200):
+                        reject_on_health_port(d.health_port)
+                    dropped = metric_sum(d.metrics(), 'spanrelay_log_lines_dropped_total')
+                self.assertGreater(dropped, 0, 'no log line was dropped within 60 s')
+                # Nobody reads stderr, and ingest goes on.
+                r = otlp_grpc_export(d.socket_path, simple_request(n_spans=3), timeout=5)
+                self.assertEqual(r.code, grpc.StatusCode.OK)
+                m = d.metrics()
+                self.assertEqual(metric_sum(m, 'spanrelay_spans_received_total'), 3)
+                self.assertGreaterEqual(metric_sum(m, 'spanrelay_log_lines_dropped_total'),
+                                        dropped)
+                self.assertEqual(d.health()['_http_status'], 200)
+
+                def read_all():
+                    while True:
+                        b = os.read(rfd, 65536)
+                        if not b:
+                            return
+                        read_back.append(b)
+                reader = threading.Thread(target=read_all, daemon=True)
+                reader.start()
+
+                def notices():
+                    text = b''.join(read_back).decode('utf-8', 'replace')
+                    return [json.loads(l) for l in text.splitlines()
+                            if '"spanrelay.log"' in l]
+                found = wait_for(notices, timeout=10)
+                self.assertTrue(found, 'no "log lines dropped" line once stderr was read')
+                self.assertEqual(found[0]['level'], 'WARNING')
+                self.assertGreater(found[0]['dropped'], 0)
+                self.assertEqual(d.stop(), 0)
+            reader.join(timeout=10)
+            # Every line that arrived is whole, and the dropped ones are all counted.
+            lines = b''.join(read_back).decode('utf-8').splitlines()
+            for line in lines:
+                json.loads(line)
+            said = sum(doc['dropped'] for doc in map(json.loads, lines)
+                       if doc.get('logger') == 'spanrelay.log')
+            self.assertGreaterEqual(said, dropped)
+        finally:
+            if wfd >= 0:
+                os.close(wfd)
+            os.close(rfd)
 
 
 class Shutdown(unittest.TestCase):
