@@ -6,7 +6,7 @@ set -e
 DEBS="build-essential pkg-config libuv1-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
 libyaml-dev check libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev libhttp-parser-dev
 libjson-c-dev python3-grpcio python3-protobuf python3-zstandard protobuf-compiler curl nghttp2-client openssl
-nodejs npm unzip"
+nodejs npm unzip dnsmasq-base"
 
 missing=""
 for p in $DEBS; do

@@ -36,7 +36,7 @@
 
 /* What a key holds, and so how its text is parsed and checked. */
 enum kind {
-    K_SECTION,     /* a mapping of further keys */
+    K_SECTION,     /* a mapping of further keys, their offsets counted from this one's */
     K_IGNORED,     /* accepted for the Helm chart, unused by the daemon */
     K_BOOL,        /* int: true | false */
     K_NAME,        /* char *: any non-empty text */
@@ -53,8 +53,13 @@ enum kind {
     K_DURATION,    /* uint64_t: milliseconds, "200ms" */
     K_MILLIS,      /* uint64_t: integer milliseconds (the OTEL_* timeouts) */
     K_LOG_LEVEL,   /* char *: canonical level name */
-    K_SAMPLER_RULE /* enum config_sampler_rule */
+    K_SAMPLER_RULE, /* enum config_sampler_rule */
+    K_RESOLVER,    /* enum config_resolver: static | dns */
+    K_HOSTNAME,    /* char *: a DNS name */
+    K_HOSTPORT_LIST /* struct config_list: a non-empty list of host:port */
 };
+
+struct load;
 
 struct key_spec {
     const char *name;
@@ -62,6 +67,9 @@ struct key_spec {
     size_t offset;                   /* of the field in struct config */
     uint64_t min, max;               /* K_SIZE, K_COUNT, K_DURATION, K_MILLIS */
     const struct key_spec *children; /* K_SECTION */
+    /* K_SECTION: checks the section's combination once its keys are set; base is where
+     * the section's offsets count from, node its mapping, path its dotted name. */
+    int (*check)(struct load *ld, void *base, const yaml_node_t *node, const char *path);
 };
 
 enum { SET_OK = 0, SET_INVALID = -1, SET_NOMEM = -2 };
@@ -69,6 +77,26 @@ enum { SET_OK = 0, SET_INVALID = -1, SET_NOMEM = -2 };
 static const struct key_spec sampler_keys[] = {
     { .name = "rule", .kind = K_SAMPLER_RULE, .offset = offsetof(struct config, sampler_rule) },
     { .name = "decidedBy", .kind = K_IGNORED },
+    { .name = NULL }
+};
+
+static int check_load_balance(struct load *ld, void *base, const yaml_node_t *node,
+                              const char *path);
+
+static const struct key_spec load_balance_keys[] = {
+    { .name = "resolver", .kind = K_RESOLVER,
+      .offset = offsetof(struct config_load_balance, resolver) },
+    { .name = "endpoints", .kind = K_HOSTPORT_LIST,
+      .offset = offsetof(struct config_load_balance, endpoints) },
+    { .name = "hostname", .kind = K_HOSTNAME,
+      .offset = offsetof(struct config_load_balance, hostname) },
+    { .name = "port", .kind = K_COUNT, .offset = offsetof(struct config_load_balance, port),
+      .min = 1, .max = 65535 },
+    { .name = "interval", .kind = K_DURATION,
+      .offset = offsetof(struct config_load_balance, interval_ms), .min = 100, .max = HOUR_MS },
+    { .name = "ejectAfter", .kind = K_DURATION,
+      .offset = offsetof(struct config_load_balance, eject_after_ms), .min = 100,
+      .max = HOUR_MS },
     { .name = NULL }
 };
 
@@ -81,6 +109,8 @@ static const struct key_spec otel_keys[] = {
       .offset = offsetof(struct config, sampling_ratio) },
     { .name = "sampler", .kind = K_SECTION, .children = sampler_keys },
     { .name = "headersSecretName", .kind = K_IGNORED },
+    { .name = "loadBalance", .kind = K_SECTION, .children = load_balance_keys,
+      .offset = offsetof(struct config, load_balance), .check = check_load_balance },
     { .name = NULL }
 };
 
@@ -449,6 +479,15 @@ static void describe(const struct key_spec *spec, char *buf, size_t len)
     case K_SAMPLER_RULE:
         snprintf(buf, len, "must be auto, python or consistent");
         break;
+    case K_RESOLVER:
+        snprintf(buf, len, "must be static or dns");
+        break;
+    case K_HOSTNAME:
+        snprintf(buf, len, "must be a DNS name without a port");
+        break;
+    case K_HOSTPORT_LIST:
+        snprintf(buf, len, "must be host:port or [ipv6]:port with a port from 1 to 65535");
+        break;
     case K_SECTION:
     case K_IGNORED:
         snprintf(buf, len, "is not a value");
@@ -464,19 +503,21 @@ static int in_range(const struct key_spec *spec, uint64_t v)
 /* Parses text as a value of spec's kind and stores it in cfg. quoted is 1 for a quoted
  * YAML scalar (it only matters for file modes). On SET_INVALID, why says what was
  * expected. */
-static int set_value(struct config *cfg, const struct key_spec *spec, const char *text,
-                     int quoted, char *why, size_t whylen)
+static int set_value(struct config *cfg, void *base, const struct key_spec *spec,
+                     const char *text, int quoted, char *why, size_t whylen)
 {
-    void *field = (char *)cfg + spec->offset;
+    void *field = (char *)base + spec->offset;
     uint64_t u;
     size_t size;
     int ok = 0;
     const char *problem = NULL;
     struct sockaddr_storage listen_addr;
+    struct netaddr_hostport hostport;
 
     switch (spec->kind) {
     case K_SECTION:
     case K_IGNORED:
+    case K_HOSTPORT_LIST:
         return SET_OK;
     case K_BOOL:
         ok = parse_bool(text, (int *)field) == 0;
@@ -577,6 +618,22 @@ static int set_value(struct config *cfg, const struct key_spec *spec, const char
             *(enum config_sampler_rule *)field = CONFIG_SAMPLER_CONSISTENT;
         else
             ok = 0;
+        break;
+    case K_RESOLVER:
+        ok = 1;
+        if (strcasecmp(text, "static") == 0)
+            *(enum config_resolver *)field = CONFIG_RESOLVER_STATIC;
+        else if (strcasecmp(text, "dns") == 0)
+            *(enum config_resolver *)field = CONFIG_RESOLVER_DNS;
+        else
+            ok = 0;
+        break;
+    case K_HOSTNAME:
+        problem = netaddr_split(text, strlen(text), NETADDR_PORT_OPTIONAL, &hostport);
+        if (!problem && (hostport.port || hostport.is_ipv6))
+            problem = "";
+        if (!problem)
+            return set_string((char **)field, text) < 0 ? SET_NOMEM : SET_OK;
         break;
     }
     if (ok)
@@ -771,6 +828,29 @@ static int kv_merge(struct config_kv **dst, size_t *dcount, struct config_kv *sr
 
 /* ---- defaults and free ---- */
 
+void config_load_balance_defaults(struct config_load_balance *lb)
+{
+    memset(lb, 0, sizeof(*lb));
+    lb->interval_ms = 5 * SECOND_MS;
+    lb->eject_after_ms = 30 * SECOND_MS;
+}
+
+static void list_free(struct config_list *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        free(list->items[i]);
+    free(list->items);
+    list->items = NULL;
+    list->count = 0;
+}
+
+void config_load_balance_free(struct config_load_balance *lb)
+{
+    list_free(&lb->endpoints);
+    free(lb->hostname);
+    config_load_balance_defaults(lb);
+}
+
 int config_defaults(struct config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -793,6 +873,7 @@ int config_defaults(struct config *cfg)
     cfg->retry_max_interval_ms = 5 * SECOND_MS;
     cfg->retry_max_elapsed_ms = 5 * MINUTE_MS;
     cfg->shutdown_timeout_ms = 10 * SECOND_MS;
+    config_load_balance_defaults(&cfg->load_balance);
 
     if (!(cfg->endpoint = strdup("")) ||
         !(cfg->service_name = strdup("unknown_service")) ||
@@ -819,6 +900,7 @@ void config_free(struct config *cfg)
     free(cfg->log_level);
     kv_free(cfg->headers, cfg->headers_count);
     kv_free(cfg->resource_attrs, cfg->resource_attrs_count);
+    config_load_balance_free(&cfg->load_balance);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -831,6 +913,7 @@ struct load {
     size_t errlen;
     int saw_enabled;  /* otel.enabled appeared in the file */
     int saw_endpoint; /* otel.endpoint appeared in the file */
+    int saw_load_balance; /* otel.loadBalance appeared in the file, with a resolver */
 };
 
 static unsigned long line_of(const yaml_node_t *node)
@@ -861,21 +944,133 @@ static const char *node_kind_name(const yaml_node_t *node)
 static int is_string_kind(enum kind kind)
 {
     return kind == K_NAME || kind == K_ENDPOINT || kind == K_SOCKET || kind == K_LISTEN ||
-           kind == K_LISTEN_OPT || kind == K_LOG_LEVEL;
+           kind == K_LISTEN_OPT || kind == K_LOG_LEVEL || kind == K_HOSTNAME;
 }
 
-static int walk_mapping(struct load *ld, const yaml_node_t *node,
+static int walk_mapping(struct load *ld, void *base, const yaml_node_t *node,
                         const struct key_spec *specs, const char *prefix);
 
-/* Applies one value node to the key described by spec; path is its dotted name. */
-static int apply_node(struct load *ld, const struct key_spec *spec, const yaml_node_t *value,
-                      const char *path)
+/* The key node named name in mapping node, or NULL. */
+static const yaml_node_t *find_key(struct load *ld, const yaml_node_t *node, const char *name)
+{
+    for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+         pair < node->data.mapping.pairs.top; pair++) {
+        yaml_node_t *key = yaml_document_get_node(ld->doc, pair->key);
+        if (key->type == YAML_SCALAR_NODE && strcmp(node_text(key), name) == 0)
+            return key;
+    }
+    return NULL;
+}
+
+/* A key that the chosen resolver does not take. */
+static int refuse_key(struct load *ld, const yaml_node_t *node, const char *path,
+                      const char *name, const char *resolver)
+{
+    const yaml_node_t *key = find_key(ld, node, name);
+    if (!key)
+        return 0;
+    return fail(ld->err, ld->errlen, "%s.%s: not used with resolver %s at line %lu", path, name,
+                resolver, line_of(key));
+}
+
+static int check_load_balance(struct load *ld, void *base, const yaml_node_t *node,
+                              const char *path)
+{
+    struct config_load_balance *lb = base;
+
+    if (lb == &ld->cfg->load_balance)
+        ld->saw_load_balance = 1;
+    switch (lb->resolver) {
+    case CONFIG_RESOLVER_NONE:
+        return fail(ld->err, ld->errlen, "%s.resolver: required, must be static or dns "
+                    "(loadBalance at line %lu)", path, line_of(node));
+    case CONFIG_RESOLVER_STATIC:
+        if (refuse_key(ld, node, path, "hostname", "static") < 0 ||
+            refuse_key(ld, node, path, "port", "static") < 0 ||
+            refuse_key(ld, node, path, "interval", "static") < 0)
+            return -1;
+        if (lb->endpoints.count == 0)
+            return fail(ld->err, ld->errlen, "%s.endpoints: required with resolver static "
+                        "(loadBalance at line %lu)", path, line_of(node));
+        return 0;
+    case CONFIG_RESOLVER_DNS:
+        if (refuse_key(ld, node, path, "endpoints", "dns") < 0)
+            return -1;
+        if (!lb->hostname)
+            return fail(ld->err, ld->errlen, "%s.hostname: required with resolver dns "
+                        "(loadBalance at line %lu)", path, line_of(node));
+        if (lb->port == 0)
+            return fail(ld->err, ld->errlen, "%s.port: required with resolver dns "
+                        "(loadBalance at line %lu)", path, line_of(node));
+        return 0;
+    }
+    return 0;
+}
+
+/* A list of host:port, each checked and named by its index in messages. */
+static int apply_list(struct load *ld, void *base, const struct key_spec *spec,
+                      const yaml_node_t *value, const char *path)
+{
+    struct config_list *list = (struct config_list *)((char *)base + spec->offset);
+    char why[160], cut[SHOWN_MAX + 1];
+    struct config_list parsed = { 0 };
+    struct netaddr_hostport hostport;
+
+    describe(spec, why, sizeof(why));
+    if (value->type != YAML_SEQUENCE_NODE || value->data.sequence.items.top ==
+                                                 value->data.sequence.items.start)
+        return fail(ld->err, ld->errlen, "%s: must be a non-empty list of host:port at line %lu",
+                    path, line_of(value));
+    size_t n = (size_t)(value->data.sequence.items.top - value->data.sequence.items.start);
+    if (!(parsed.items = calloc(n, sizeof(*parsed.items))))
+        return fail(ld->err, ld->errlen, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(ld->doc, value->data.sequence.items.start[i]);
+        int rc = 0;
+        if (item->type != YAML_SCALAR_NODE)
+            rc = fail(ld->err, ld->errlen, "%s[%zu]: %s, got %s at line %lu", path, i, why,
+                      node_kind_name(item), line_of(item));
+        else if (strlen(node_text(item)) != item->data.scalar.length ||
+                 netaddr_split(node_text(item), item->data.scalar.length,
+                               NETADDR_PORT_REQUIRED, &hostport))
+            rc = fail(ld->err, ld->errlen, "%s[%zu]: %s, got \"%s\" at line %lu", path, i, why,
+                      shown(node_text(item), cut, sizeof(cut)), line_of(item));
+        else if (!(parsed.items[i] = strdup(node_text(item))))
+            rc = fail(ld->err, ld->errlen, "out of memory");
+        if (rc < 0) {
+            parsed.count = i;
+            list_free(&parsed);
+            return -1;
+        }
+    }
+    parsed.count = n;
+    list_free(list);
+    *list = parsed;
+    return 0;
+}
+
+/* A section's keys, then its combination. */
+static int apply_section(struct load *ld, void *base, const struct key_spec *spec,
+                         const yaml_node_t *value, const char *path)
+{
+    void *inner = (char *)base + spec->offset;
+    if (walk_mapping(ld, inner, value, spec->children, path) < 0)
+        return -1;
+    return spec->check ? spec->check(ld, inner, value, path) : 0;
+}
+
+/* Applies one value node to the key described by spec; base is where spec's offset
+ * counts from and path its dotted name. */
+static int apply_node(struct load *ld, void *base, const struct key_spec *spec,
+                      const yaml_node_t *value, const char *path)
 {
     char why[160], cut[SHOWN_MAX + 1];
 
+    if (spec->kind == K_HOSTPORT_LIST)
+        return apply_list(ld, base, spec, value, path);
     if (spec->kind == K_SECTION) {
         if (value->type == YAML_MAPPING_NODE)
-            return walk_mapping(ld, value, spec->children, path);
+            return apply_section(ld, base, spec, value, path);
         if (is_null(value)) /* every key commented out: an empty section */
             return 0;
         if (value->type == YAML_SCALAR_NODE)
@@ -900,7 +1095,7 @@ static int apply_node(struct load *ld, const struct key_spec *spec, const yaml_n
 
     int quoted = value->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
     const char *given = is_null(value) && is_string_kind(spec->kind) ? "" : text;
-    int rc = set_value(ld->cfg, spec, given, quoted, why, sizeof(why));
+    int rc = set_value(ld->cfg, base, spec, given, quoted, why, sizeof(why));
     if (rc == SET_NOMEM)
         return fail(ld->err, ld->errlen, "out of memory");
     if (rc == SET_INVALID)
@@ -909,7 +1104,7 @@ static int apply_node(struct load *ld, const struct key_spec *spec, const yaml_n
     return 0;
 }
 
-static int walk_mapping(struct load *ld, const yaml_node_t *node,
+static int walk_mapping(struct load *ld, void *base, const yaml_node_t *node,
                         const struct key_spec *specs, const char *prefix)
 {
     unsigned long seen = 0; /* bit i: specs[i] already given in this mapping */
@@ -939,7 +1134,7 @@ static int walk_mapping(struct load *ld, const yaml_node_t *node,
             return fail(ld->err, ld->errlen, "%s: duplicate key at line %lu", path, line_of(key));
         seen |= 1UL << i;
 
-        if (apply_node(ld, &specs[i], value, path) < 0)
+        if (apply_node(ld, base, &specs[i], value, path) < 0)
             return -1;
     }
     return 0;
@@ -960,10 +1155,10 @@ static int load_document(struct config *cfg, yaml_document_t *doc, char *err, si
     if (root->type != YAML_MAPPING_NODE)
         return fail(err, errlen, "top level: must be a mapping of keys, got a list at line %lu",
                     line_of(root));
-    if (walk_mapping(&ld, root, top_keys, NULL) < 0)
+    if (walk_mapping(&ld, cfg, root, top_keys, NULL) < 0)
         return -1;
-    /* Giving an endpoint without saying enabled means "export there". */
-    if (ld.saw_endpoint && !ld.saw_enabled && cfg->endpoint[0])
+    /* Giving an endpoint or a fleet without saying enabled means "export there". */
+    if (((ld.saw_endpoint && cfg->endpoint[0]) || ld.saw_load_balance) && !ld.saw_enabled)
         cfg->enabled = 1;
     return 0;
 }
@@ -1073,7 +1268,7 @@ static int env_set(struct config *cfg, const struct key_spec *spec, const char *
                    const char *value, char *err, size_t errlen)
 {
     char why[160], cut[SHOWN_MAX + 1];
-    int rc = set_value(cfg, spec, value, 1, why, sizeof(why));
+    int rc = set_value(cfg, cfg, spec, value, 1, why, sizeof(why));
     if (rc == SET_NOMEM)
         return fail(err, errlen, "out of memory");
     if (rc == SET_INVALID)
@@ -1317,8 +1512,12 @@ static int check_distinct(const char *key, const char *addr, const char *other_k
 
 int config_validate(const struct config *cfg, char *err, size_t errlen)
 {
-    if (cfg->enabled && !cfg->endpoint[0])
+    if (cfg->enabled && !cfg->endpoint[0] && cfg->load_balance.resolver == CONFIG_RESOLVER_NONE)
         return fail(err, errlen, "otel.endpoint: required when otel.enabled is true");
+    /* The keys are read so that files can be checked; the export side does not route
+     * by trace id yet, and a fleet silently exporting nowhere would lose every span. */
+    if (cfg->load_balance.resolver != CONFIG_RESOLVER_NONE)
+        return fail(err, errlen, "otel.loadBalance: not supported by this version of spanrelay");
     if (!cfg->receiver_socket[0] && !cfg->receiver_grpc[0] && !cfg->receiver_http[0])
         return fail(err, errlen, "receiver: no listener, set receiver.socket, receiver.grpc "
                                  "or receiver.http");

@@ -27,6 +27,35 @@ enum config_sampler_rule {
     CONFIG_SAMPLER_CONSISTENT  /* OpenTelemetry's consistent probability for every span */
 };
 
+enum config_resolver {
+    CONFIG_RESOLVER_NONE,   /* no loadBalance: one endpoint */
+    CONFIG_RESOLVER_STATIC, /* loadBalance.endpoints */
+    CONFIG_RESOLVER_DNS     /* loadBalance.hostname, re-resolved every interval */
+};
+
+/* A list of strings from the file. */
+struct config_list {
+    char **items;
+    size_t count;
+};
+
+/* loadBalance: — a destination that is a fleet of gateways instead of one endpoint,
+ * each trace going to the gateway the Collector's consistent-hash ring names (DESIGN.md
+ * decision 13). The destination's endpoint is then optional: its scheme chooses TLS
+ * (https://) or cleartext (http://, the default), its path is kept, and its host and
+ * port give way to each gateway's address:port. The loader checks the combination:
+ * resolver static takes endpoints only, resolver dns hostname and port (and interval). */
+struct config_load_balance {
+    enum config_resolver resolver; /* resolver: static | dns; NONE when loadBalance is absent */
+    struct config_list endpoints;  /* endpoints: host:port, as written; static only */
+    char *hostname;                /* hostname: the name to resolve (A and AAAA); dns only,
+                                      also the TLS server name of every gateway */
+    unsigned port;                 /* port: 1-65535; dns only */
+    uint64_t interval_ms;          /* interval: default 5s; dns only */
+    uint64_t eject_after_ms;       /* ejectAfter: default 30s; a gateway unreachable this
+                                      long leaves the ring until it answers again */
+};
+
 /* One key=value pair, decoded (percent-decoding applied). */
 struct config_kv {
     char *key;
@@ -50,6 +79,7 @@ struct config {
     enum config_sampler_rule sampler_rule; /* otel.sampler.rule: auto | python | consistent,
                                       default auto. otel.sampler.decidedBy is the chart's
                                       (what application SDKs are told): accepted, unused */
+    struct config_load_balance load_balance; /* otel.loadBalance: the primary as a fleet */
 
     /* receiver: */
     char *receiver_socket;         /* default "/tmp/spanrelay/otlp.sock"; "" disables */
@@ -115,9 +145,9 @@ int config_load_string(struct config *cfg, const char *yaml, size_t len, char *e
 int config_apply_env(struct config *cfg, const char *(*getenv_fn)(const char *name),
                      char *err, size_t errlen);
 
-/* Checks the combination: enabled with an empty endpoint, no receiver at all, retry
- * initialInterval above maxInterval, maxBatchBytes or maxRequestBytes above
- * buffer.maxBytes, two listeners on one address. 0 or -1 with message. */
+/* Checks the combination: enabled with neither an endpoint nor loadBalance, no receiver
+ * at all, retry initialInterval above maxInterval, maxBatchBytes or maxRequestBytes
+ * above buffer.maxBytes, two listeners on one address. 0 or -1 with message. */
 int config_validate(const struct config *cfg, char *err, size_t errlen);
 
 /* Parses "key=value,key2=value2" (OTEL_*_HEADERS / OTEL_RESOURCE_ATTRIBUTES format,
@@ -137,5 +167,9 @@ int config_parse_duration_ms(const char *s, uint64_t *out);
 int config_parse_size(const char *s, size_t *out);
 
 void config_free(struct config *cfg);
+
+/* A loadBalance block as the defaults leave it (absent), and its release. */
+void config_load_balance_defaults(struct config_load_balance *lb);
+void config_load_balance_free(struct config_load_balance *lb);
 
 #endif

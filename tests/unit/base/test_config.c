@@ -113,6 +113,12 @@ static void assert_configs_equal(const struct config *a, const struct config *b)
     ck_assert_str_eq(a->health_listen, b->health_listen);
     ck_assert_uint_eq(a->shutdown_timeout_ms, b->shutdown_timeout_ms);
     ck_assert_str_eq(a->log_level, b->log_level);
+    ck_assert_int_eq(a->load_balance.resolver, b->load_balance.resolver);
+    ck_assert_uint_eq(a->load_balance.endpoints.count, b->load_balance.endpoints.count);
+    ck_assert_pstr_eq(a->load_balance.hostname, b->load_balance.hostname);
+    ck_assert_uint_eq(a->load_balance.port, b->load_balance.port);
+    ck_assert_uint_eq(a->load_balance.interval_ms, b->load_balance.interval_ms);
+    ck_assert_uint_eq(a->load_balance.eject_after_ms, b->load_balance.eject_after_ms);
 }
 
 static void assert_is_default(void)
@@ -1260,6 +1266,140 @@ START_TEST(test_validate_limits_inclusive)
 }
 END_TEST
 
+/* ---- loadBalance ---- */
+
+START_TEST(test_load_balance_defaults)
+{
+    ck_assert_int_eq(cfg.load_balance.resolver, CONFIG_RESOLVER_NONE);
+    ck_assert_uint_eq(cfg.load_balance.endpoints.count, 0);
+    ck_assert_ptr_null(cfg.load_balance.hostname);
+    ck_assert_uint_eq(cfg.load_balance.interval_ms, 5000);
+    ck_assert_uint_eq(cfg.load_balance.eject_after_ms, 30000);
+}
+END_TEST
+
+START_TEST(test_load_balance_static)
+{
+    ck_assert_msg(load("otel:\n  loadBalance:\n    resolver: STATIC\n"
+                       "    endpoints: [gw-1.gateways:4317, 10.0.0.2:4317, \"[fd00::7]:4317\"]\n"
+                       "    ejectAfter: 10s\n") == 0, "%s", err);
+    ck_assert_int_eq(cfg.load_balance.resolver, CONFIG_RESOLVER_STATIC);
+    ck_assert_uint_eq(cfg.load_balance.endpoints.count, 3);
+    ck_assert_str_eq(cfg.load_balance.endpoints.items[0], "gw-1.gateways:4317");
+    ck_assert_str_eq(cfg.load_balance.endpoints.items[2], "[fd00::7]:4317");
+    ck_assert_uint_eq(cfg.load_balance.eject_after_ms, 10000);
+    /* a fleet without otel.enabled means "export there"; no endpoint is needed */
+    ck_assert_int_eq(cfg.enabled, 1);
+    ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), -1);
+    ck_assert_str_eq(err, "otel.loadBalance: not supported by this version of spanrelay");
+    /* a second file replaces the list */
+    ck_assert_msg(load("otel:\n  loadBalance:\n    resolver: static\n"
+                       "    endpoints:\n      - a:1\n") == 0, "%s", err);
+    ck_assert_uint_eq(cfg.load_balance.endpoints.count, 1);
+    ck_assert_str_eq(cfg.load_balance.endpoints.items[0], "a:1");
+}
+END_TEST
+
+START_TEST(test_load_balance_dns)
+{
+    ck_assert_msg(load("otel:\n  endpoint: https://gateways.observability.svc:4317\n"
+                       "  loadBalance:\n    resolver: dns\n"
+                       "    hostname: gateways.observability.svc.cluster.local\n"
+                       "    port: 4317\n    interval: 2s\n") == 0, "%s", err);
+    ck_assert_int_eq(cfg.load_balance.resolver, CONFIG_RESOLVER_DNS);
+    ck_assert_str_eq(cfg.load_balance.hostname, "gateways.observability.svc.cluster.local");
+    ck_assert_uint_eq(cfg.load_balance.port, 4317);
+    ck_assert_uint_eq(cfg.load_balance.interval_ms, 2000);
+    ck_assert_uint_eq(cfg.load_balance.eject_after_ms, 30000);
+    ck_assert_int_eq(cfg.enabled, 1);
+}
+END_TEST
+
+START_TEST(test_load_balance_enabled_false_stays_off)
+{
+    ck_assert_int_eq(load("otel:\n  enabled: false\n  loadBalance:\n    resolver: static\n"
+                          "    endpoints: [a:1]\n"), 0);
+    ck_assert_int_eq(cfg.enabled, 0);
+    /* every key commented out: as if absent */
+    config_free(&cfg);
+    ck_assert_int_eq(config_defaults(&cfg), 0);
+    ck_assert_int_eq(load("otel:\n  loadBalance:\n"), 0);
+    ck_assert_int_eq(cfg.load_balance.resolver, CONFIG_RESOLVER_NONE);
+    ck_assert_int_eq(cfg.enabled, 0);
+}
+END_TEST
+
+/* A loadBalance block is checked as a whole, so each case starts from the defaults. */
+static void assert_fresh_load_error(const char *yaml, const char *message)
+{
+    config_free(&cfg);
+    ck_assert_int_eq(config_defaults(&cfg), 0);
+    assert_load_error(yaml, message);
+}
+
+START_TEST(test_load_balance_errors)
+{
+    assert_fresh_load_error("otel:\n  loadBalance:\n    endpoints: [a:1]\n",
+                      "otel.loadBalance.resolver: required, must be static or dns "
+                      "(loadBalance at line 3)");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    resolver: k8s\n",
+                      "otel.loadBalance.resolver: must be static or dns, got \"k8s\" at line 3");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    resolver: static\n",
+                      "otel.loadBalance.endpoints: required with resolver static "
+                      "(loadBalance at line 3)");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    resolver: static\n    endpoints: [a:1]\n"
+                      "    hostname: gw\n",
+                      "otel.loadBalance.hostname: not used with resolver static at line 5");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    resolver: static\n    endpoints: [a:1]\n"
+                      "    interval: 1s\n",
+                      "otel.loadBalance.interval: not used with resolver static at line 5");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    resolver: dns\n    hostname: gw\n"
+                      "    port: 1\n    endpoints: [a:1]\n",
+                      "otel.loadBalance.endpoints: not used with resolver dns at line 6");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    resolver: dns\n    port: 4317\n",
+                      "otel.loadBalance.hostname: required with resolver dns "
+                      "(loadBalance at line 3)");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    resolver: dns\n    hostname: gw\n",
+                      "otel.loadBalance.port: required with resolver dns "
+                      "(loadBalance at line 3)");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    resolver: dns\n    hostname: gw\n"
+                      "    port: 65536\n",
+                      "otel.loadBalance.port: must be an integer from 1 to 65535, "
+                      "got \"65536\" at line 5");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    resolver: dns\n    hostname: gw_1\n",
+                      "otel.loadBalance.hostname: must be a DNS name without a port (host "
+                      "must be a name or an address (letters, digits, '.', '-')), got \"gw_1\" "
+                      "at line 4");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    resolver: dns\n    hostname: gw:4317\n",
+                            "otel.loadBalance.hostname: must be a DNS name without a port, "
+                            "got \"gw:4317\" at line 4");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    resolver: dns\n    hostname: \"\"\n",
+                      "otel.loadBalance.hostname: must be a DNS name without a port (empty "
+                      "address), got \"\" at line 4");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    ejectAfter: 10ms\n",
+                      "otel.loadBalance.ejectAfter: must be a duration from 100ms to 1h such "
+                      "as 200ms, 5s or 1m30s, got \"10ms\" at line 3");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    resolver: static\n    endpoints: a:1\n",
+                      "otel.loadBalance.endpoints: must be a non-empty list of host:port "
+                      "at line 4");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    resolver: static\n    endpoints: []\n",
+                      "otel.loadBalance.endpoints: must be a non-empty list of host:port "
+                      "at line 4");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    resolver: static\n"
+                      "    endpoints:\n      - a:1\n      - http://b:2\n",
+                      "otel.loadBalance.endpoints[1]: must be host:port or [ipv6]:port with a "
+                      "port from 1 to 65535, got \"http://b:2\" at line 6");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    resolver: static\n"
+                      "    endpoints:\n      - {a: 1}\n",
+                      "otel.loadBalance.endpoints[0]: must be host:port or [ipv6]:port with a "
+                      "port from 1 to 65535, got a mapping at line 5");
+    assert_fresh_load_error("otel:\n  loadBalance:\n    resolvers: dns\n",
+                      "otel.loadBalance.resolvers: unknown key at line 3");
+    assert_fresh_load_error("otel:\n  loadBalance: dns\n",
+                      "otel.loadBalance: must be a mapping of keys, got \"dns\" at line 2");
+}
+END_TEST
+
 START_TEST(test_free_twice)
 {
     env_put("OTEL_EXPORTER_OTLP_HEADERS", "a=1");
@@ -1361,6 +1501,11 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_validate_enabled_needs_endpoint);
     tcase_add_test(tc, test_validate_errors);
     tcase_add_test(tc, test_validate_limits_inclusive);
+    tcase_add_test(tc, test_load_balance_defaults);
+    tcase_add_test(tc, test_load_balance_static);
+    tcase_add_test(tc, test_load_balance_dns);
+    tcase_add_test(tc, test_load_balance_enabled_false_stays_off);
+    tcase_add_test(tc, test_load_balance_errors);
     tcase_add_test(tc, test_free_twice);
     suite_add_tcase(s, tc);
 
