@@ -280,7 +280,7 @@ class Daemon:
     (by PID) and removes the directory on exit."""
 
     def __init__(self, config_overrides=None, env=None, binary=None, wait_healthy=True,
-                 startup_timeout=STARTUP_TIMEOUT, args=(), stderr=None):
+                 startup_timeout=STARTUP_TIMEOUT, args=(), stderr=None, wrapper=()):
         """stderr: an fd for the daemon's stderr instead of the log file (log_text() is
         then empty); the caller keeps and closes it."""
         self.binary = spanrelay_binary(binary)
@@ -290,6 +290,9 @@ class Daemon:
         self.wait_healthy = wait_healthy
         self.startup_timeout = startup_timeout
         self.args = list(args)
+        # argv before the binary's, for a command that execs it (`ip netns exec NS`), so
+        # the PID stays the daemon's
+        self.wrapper = list(wrapper)
         self.dir = None
         self.proc = None
         self.returncode = None
@@ -337,7 +340,8 @@ class Daemon:
             if not os.path.exists(self.binary):
                 raise DaemonError('spanrelay binary not found: %s' % self.binary)
             with open(self.log_path, 'wb') as err, open(self.stdout_path, 'wb') as out:
-                self.proc = subprocess.Popen([self.binary, '-c', self.config_path] + self.args,
+                self.proc = subprocess.Popen(self.wrapper + [self.binary, '-c', self.config_path]
+                                             + self.args,
                                              stdin=subprocess.DEVNULL, stdout=out,
                                              stderr=err if self.stderr is None else self.stderr,
                                              env=env, cwd=self.dir)

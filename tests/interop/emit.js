@@ -7,6 +7,7 @@
  *                [--service NAME] [--out FILE] [--processor batch|simple]
  *                [--batch-size N] [--timeout-ms MS] [--compression none|gzip]
  *                [--header k=v]... [--resource-attr k=v]... [--deadline-ms MS]
+ *                [--continue FILE]
  *
  * Builds T traces holding N spans in total (a root and its children per trace, kinds,
  * attributes of every API type, 1-2 events each, links on some, status on some), hands
@@ -14,6 +15,10 @@
  * shuts down, and prints (or writes to --out) one JSON summary: the export outcome and
  * every span as given to the exporter, in the shape tests/integration/fake_backend.py
  * gives a received span (ids hex, times as ns strings, OTLP kind/status numbers).
+ * --continue FILE takes the summary an earlier run wrote with --out and continues its
+ * traces, as a service called by another pod would: trace t's root here is a SERVER span
+ * whose remote parent is that run's root of trace t (same trace id), so --traces must not
+ * exceed the traces in FILE.
  * Exit 0 when every export succeeded, 1 when one failed, 2 on bad usage, 3 when the
  * --deadline-ms guard fired.
  *
@@ -62,7 +67,7 @@ function parseArgs(argv) {
     const o = {
         exporter: null, endpoint: null, spans: null, traces: null, service: 'spanrelay-interop',
         out: null, processor: 'batch', batchSize: 512, timeoutMs: 10000, compression: 'none',
-        headers: {}, resourceAttrs: {}, deadlineMs: 60000,
+        headers: {}, resourceAttrs: {}, deadlineMs: 60000, continueFrom: null,
     };
     const kv = (s, flag) => {
         const i = s.indexOf('=');
@@ -88,6 +93,7 @@ function parseArgs(argv) {
         case '--timeout-ms': o.timeoutMs = int(v(), a, 1); break;
         case '--compression': o.compression = v(); break;
         case '--deadline-ms': o.deadlineMs = int(v(), a, 1); break;
+        case '--continue': o.continueFrom = v(); break;
         case '--header': { const [k, x] = kv(v(), a); o.headers[k] = x; break; }
         case '--resource-attr': { const [k, x] = kv(v(), a); o.resourceAttrs[k] = x; break; }
         case '-h': case '--help': usage(); break;
@@ -100,6 +106,13 @@ function parseArgs(argv) {
     if (o.spans < o.traces) usage('--spans must be >= --traces (every trace has a root)');
     if (!['batch', 'simple'].includes(o.processor)) usage('--processor must be batch or simple');
     if (!['none', 'gzip'].includes(o.compression)) usage('--compression must be none or gzip');
+    if (o.continueFrom !== null) {
+        const earlier = JSON.parse(fs.readFileSync(o.continueFrom, 'utf8'));
+        o.remoteParents = earlier.spans.filter((s) => s.parentSpanId === '')
+            .map((s) => ({ traceId: s.traceId, spanId: s.spanId, traceFlags: 1, isRemote: true }));
+        if (o.remoteParents.length < o.traces) usage(`--continue: ${o.continueFrom} holds ` +
+            `${o.remoteParents.length} traces, fewer than --traces`);
+    }
     return o;
 }
 
@@ -254,6 +267,7 @@ function generate(tracers, o) {
             if (j === 0) {
                 opts.kind = api.SpanKind.SERVER;
                 opts.attributes['http.request.method'] = 'GET';
+                if (o.remoteParents) ctx = api.trace.setSpanContext(api.ROOT_CONTEXT, o.remoteParents[t]);
             } else {
                 opts.kind = CHILD_KINDS[(j - 1) % CHILD_KINDS.length];
                 /* Parents vary: the root, the previous span, or one in between. */
