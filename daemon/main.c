@@ -148,6 +148,14 @@ static void on_walk_close(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/* /health and /metrics read the lanes' counters through the pipeline; during and after
+ * the drain (the health server stops last) there may be none left. */
+static size_t health_destinations(void *arg, const struct stats_destination **out, size_t max)
+{
+    struct daemon *d = arg;
+    return d->pipeline ? pipeline_destinations(d->pipeline, out, max) : 0;
+}
+
 static int run(struct daemon *d)
 {
     char err[512];
@@ -164,7 +172,8 @@ static int run(struct daemon *d)
         log_write(LOG_ERROR, "spanrelay", err, NULL, 0);
         return 1;
     }
-    d->health = health_start(d->loop, d->cfg.health_listen, err, sizeof(err));
+    d->health = health_start(d->loop, d->cfg.health_listen,
+                             (struct health_source){ health_destinations, d }, err, sizeof(err));
     if (!d->health) {
         log_write(LOG_ERROR, "spanrelay", err, NULL, 0);
         return 1;

@@ -11,9 +11,11 @@
 #include "base/netaddr.h"
 
 #define HEALTH_MAX_CONNECTIONS 64
+#define HEALTH_MAX_DESTINATIONS 64
 
 struct health_server {
     uv_tcp_t listener;
+    struct health_source source;
     struct http1_settings settings;
     int connections;
     int stopping;
@@ -21,7 +23,7 @@ struct health_server {
 
 static void health_handle(void *ctx, struct http1_conn *conn, const struct http1_request *req)
 {
-    (void)ctx;
+    struct health_server *h = ctx;
     int is_health = strcmp(req->path, "/health") == 0;
     int is_metrics = strcmp(req->path, "/metrics") == 0;
     if (!is_health && !is_metrics) {
@@ -33,7 +35,10 @@ static void health_handle(void *ctx, struct http1_conn *conn, const struct http1
         return;
     }
     size_t len = 0;
-    char *body = is_health ? metrics_render_health(&len) : metrics_render_prometheus(&len);
+    const struct stats_destination *dests[HEALTH_MAX_DESTINATIONS];
+    size_t n = h->source.destinations(h->source.arg, dests, HEALTH_MAX_DESTINATIONS);
+    char *body = is_health ? metrics_render_health(dests, n, &len)
+                           : metrics_render_prometheus(dests, n, &len);
     if (!body) {
         http1_respond(conn, 500, "text/plain", "out of memory\n", 14, NULL);
         return;
@@ -79,13 +84,15 @@ static void health_on_connection(uv_stream_t *server, int status)
     http1_conn_start((uv_stream_t *)client, NULL, 0, &h->settings);
 }
 
-struct health_server *health_start(uv_loop_t *loop, const char *listen, char *err, size_t errlen)
+struct health_server *health_start(uv_loop_t *loop, const char *listen,
+                                   struct health_source source, char *err, size_t errlen)
 {
     struct health_server *h = calloc(1, sizeof(*h));
     if (!h) {
         snprintf(err, errlen, "health: out of memory");
         return NULL;
     }
+    h->source = source;
     h->settings = (struct http1_settings){
         .max_header_bytes = 8192,
         .max_body_bytes = 4096,

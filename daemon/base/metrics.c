@@ -155,47 +155,109 @@ static void prom_sampler(struct text *t)
                stats.sampler_tracestate_unchanged);
 }
 
-char *metrics_render_prometheus(size_t *len)
+typedef uint64_t (*dest_value_fn)(const struct stats_destination *d);
+
+/* One export-side series per destination. */
+static void prom_dest(struct text *t, const char *name, const char *type, const char *help,
+                      const struct stats_destination *const *dests, size_t n, dest_value_fn value)
 {
-    struct text t = { 0 };
-    prom_header(&t, "spanrelay_spans_received_total", "counter",
+    prom_header(t, name, type, help);
+    for (size_t i = 0; i < n; i++)
+        text_printf(t, "%s{destination=\"%s\"} %llu\n", name, dests[i]->name,
+                    (unsigned long long)value(dests[i]));
+}
+
+static uint64_t v_sampled_out(const struct stats_destination *d) { return d->spans.sampled_out; }
+static uint64_t v_overflow(const struct stats_destination *d) { return d->spans.dropped_overflow; }
+static uint64_t v_exported(const struct stats_destination *d) { return d->spans.exported; }
+static uint64_t v_buffered(const struct stats_destination *d) { return d->spans.buffered; }
+static uint64_t v_in_flight(const struct stats_destination *d) { return d->spans.in_flight; }
+static uint64_t v_buffer_bytes(const struct stats_destination *d) { return d->spans.buffer_bytes; }
+static uint64_t v_capacity(const struct stats_destination *d)
+{
+    return d->spans.buffer_capacity_bytes;
+}
+static uint64_t v_up(const struct stats_destination *d) { return (uint64_t)d->exporter.up; }
+static uint64_t v_requests(const struct stats_destination *d) { return d->exporter.requests; }
+static uint64_t v_retries(const struct stats_destination *d) { return d->exporter.retries; }
+static uint64_t v_backend_rejected(const struct stats_destination *d)
+{
+    return d->exporter.backend_rejected;
+}
+static uint64_t v_max_request(const struct stats_destination *d)
+{
+    return d->exporter.max_request_bytes;
+}
+
+static void prom_export_failed(struct text *t, const struct stats_destination *const *dests,
+                               size_t n)
+{
+    prom_header(t, "spanrelay_spans_export_failed_total", "counter",
+                "Spans given up on, by destination and reason: refused (non-retryable answer), "
+                "backend_rejected (partial success), retries_exhausted, shutdown, "
+                "shutdown_in_flight (unanswered at the shutdown timeout: may have arrived), "
+                "too_large, disabled, out_of_memory.");
+    for (size_t i = 0; i < n; i++)
+        for (int r = 0; r < STATS_FAIL_COUNT; r++)
+            text_printf(t, "spanrelay_spans_export_failed_total{destination=\"%s\",reason=\"%s\"} "
+                        "%llu\n", dests[i]->name,
+                        stats_fail_reason_name((enum stats_fail_reason)r),
+                        (unsigned long long)dests[i]->spans.export_failed[r]);
+}
+
+static void prom_receive(struct text *t)
+{
+    prom_header(t, "spanrelay_spans_received_total", "counter",
                 "Spans in export requests that parsed, by transport.");
     for (int tr = 0; tr < STATS_TRANSPORT_COUNT; tr++)
-        text_printf(&t, "spanrelay_spans_received_total{transport=\"%s\"} %llu\n",
+        text_printf(t, "spanrelay_spans_received_total{transport=\"%s\"} %llu\n",
                     stats_transport_name((enum stats_transport)tr),
                     (unsigned long long)stats.spans_received[tr]);
-    prom_header(&t, "spanrelay_spans_rejected_total", "counter",
+    prom_header(t, "spanrelay_spans_rejected_total", "counter",
                 "Spans refused as invalid, by reason.");
     for (int r = 0; r < STATS_REJECT_COUNT; r++)
-        text_printf(&t, "spanrelay_spans_rejected_total{reason=\"%s\"} %llu\n",
+        text_printf(t, "spanrelay_spans_rejected_total{reason=\"%s\"} %llu\n",
                     stats_reject_reason_name((enum stats_reject_reason)r),
                     (unsigned long long)stats.spans_rejected[r]);
-    prom_value(&t, "spanrelay_spans_sampled_out_total", "counter",
-               "Spans the sampler did not keep.", stats.spans_sampled_out);
-    prom_value(&t, "spanrelay_spans_dropped_overflow_total", "counter",
-               "Kept spans dropped because the buffer was full.", stats.spans_dropped_overflow);
-    prom_value(&t, "spanrelay_spans_exported_total", "counter",
-               "Spans the backend accepted.", stats.spans_exported);
-    prom_value(&t, "spanrelay_spans_export_failed_total", "counter",
-               "Spans given up on: non-retryable answer, retries exhausted, shutdown timeout, or disabled exporter.",
-               stats.spans_export_failed);
-    prom_value(&t, "spanrelay_spans_buffered", "gauge", "Spans in the buffer now.",
-               stats.spans_buffered);
-    prom_value(&t, "spanrelay_spans_in_flight", "gauge",
-               "Spans in export requests awaiting an answer.", stats.spans_in_flight);
-    prom_value(&t, "spanrelay_buffer_bytes", "gauge", "Bytes in the buffer now.",
-               stats.buffer_bytes);
-    prom_value(&t, "spanrelay_buffer_capacity_bytes", "gauge", "The buffer's bound in bytes.",
-               stats.buffer_capacity_bytes);
-    prom_value(&t, "spanrelay_exporter_up", "gauge", "1 while the backend answers, 0 otherwise.",
-               (uint64_t)stats.exporter_up);
-    prom_value(&t, "spanrelay_exporter_requests_total", "counter",
-               "Export requests sent to the backend.", stats.export_requests);
-    prom_value(&t, "spanrelay_exporter_retries_total", "counter",
-               "Export requests retried after a retryable failure.", stats.export_retries);
-    prom_value(&t, "spanrelay_exporter_backend_rejected_spans_total", "counter",
-               "Spans the backend reported as rejected in a partial success.",
-               stats.export_backend_rejected);
+}
+
+static void prom_export(struct text *t, const struct stats_destination *const *d, size_t n)
+{
+    prom_dest(t, "spanrelay_spans_sampled_out_total", "counter",
+              "Spans the destination's sampling did not keep.", d, n, v_sampled_out);
+    prom_dest(t, "spanrelay_spans_dropped_overflow_total", "counter",
+              "Kept spans dropped because the destination's buffer was full.", d, n, v_overflow);
+    prom_dest(t, "spanrelay_spans_exported_total", "counter", "Spans the backend accepted.", d,
+              n, v_exported);
+    prom_export_failed(t, d, n);
+    prom_dest(t, "spanrelay_spans_buffered", "gauge", "Spans in the buffer now.", d, n,
+              v_buffered);
+    prom_dest(t, "spanrelay_spans_in_flight", "gauge",
+              "Spans in export requests awaiting an answer.", d, n, v_in_flight);
+    prom_dest(t, "spanrelay_buffer_bytes", "gauge", "Bytes in the buffer now.", d, n,
+              v_buffer_bytes);
+    prom_dest(t, "spanrelay_buffer_capacity_bytes", "gauge", "The buffer's bound in bytes.", d,
+              n, v_capacity);
+    prom_dest(t, "spanrelay_exporter_up", "gauge",
+              "1 while the backend accepts exports, 0 otherwise.", d, n, v_up);
+    prom_dest(t, "spanrelay_exporter_requests_total", "counter",
+              "Export requests sent to the backend.", d, n, v_requests);
+    prom_dest(t, "spanrelay_exporter_retries_total", "counter",
+              "Export requests retried after a retryable failure.", d, n, v_retries);
+    prom_dest(t, "spanrelay_exporter_backend_rejected_spans_total", "counter",
+              "Spans the backend reported as rejected in a partial success.", d, n,
+              v_backend_rejected);
+    prom_dest(t, "spanrelay_exporter_max_request_bytes", "gauge",
+              "The request size the backend was found to accept (0: no limit found).", d, n,
+              v_max_request);
+}
+
+char *metrics_render_prometheus(const struct stats_destination *const *dests, size_t n,
+                                size_t *len)
+{
+    struct text t = { 0 };
+    prom_receive(&t);
+    prom_export(&t, dests, n);
     prom_sampler(&t);
     prom_requests(&t);
     prom_value(&t, "spanrelay_receiver_connections", "gauge", "Open receiver connections.",
@@ -243,33 +305,54 @@ static void json_string(struct text *t, const char *s)
     text_printf(t, "\"");
 }
 
-char *metrics_render_health(size_t *len)
+/* "exporter":{...},"buffer":{...},"spans":{...} of one destination. */
+static void health_dest_body(struct text *t, const struct stats_destination *d)
 {
-    struct text t = { 0 };
-    uint64_t rejected = 0;
-    for (int r = 0; r < STATS_REJECT_COUNT; r++)
-        rejected += stats.spans_rejected[r];
-    text_printf(&t, "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_seconds\":%.3f,",
-                SPANRELAY_VERSION, uptime_seconds());
-    text_printf(&t, "\"exporter\":{\"state\":\"%s\",\"last_error\":",
-                stats_exporter_state_name(stats.exporter_state));
-    if (stats.exporter_last_error[0])
-        json_string(&t, stats.exporter_last_error);
+    const struct stats_lane_spans *s = &d->spans;
+    text_printf(t, "\"exporter\":{\"state\":\"%s\",\"up\":%d,\"last_error\":",
+                stats_exporter_state_name(d->exporter.state), d->exporter.up);
+    if (d->exporter.last_error[0])
+        json_string(t, d->exporter.last_error);
     else
-        text_printf(&t, "null");
-    text_printf(&t, "},\"buffer\":{\"bytes\":%llu,\"capacity_bytes\":%llu},",
-                (unsigned long long)stats.buffer_bytes,
-                (unsigned long long)stats.buffer_capacity_bytes);
-    text_printf(&t,
+        text_printf(t, "null");
+    text_printf(t, ",\"max_request_bytes\":%llu},",
+                (unsigned long long)d->exporter.max_request_bytes);
+    text_printf(t, "\"buffer\":{\"bytes\":%llu,\"capacity_bytes\":%llu},",
+                (unsigned long long)s->buffer_bytes,
+                (unsigned long long)s->buffer_capacity_bytes);
+    text_printf(t,
                 "\"spans\":{\"received\":%llu,\"rejected_invalid\":%llu,\"sampled_out\":%llu,"
                 "\"dropped_overflow\":%llu,\"exported\":%llu,\"export_failed\":%llu,"
-                "\"buffered\":%llu,\"in_flight\":%llu}}\n",
-                (unsigned long long)stats_received_total(), (unsigned long long)rejected,
-                (unsigned long long)stats.spans_sampled_out,
-                (unsigned long long)stats.spans_dropped_overflow,
-                (unsigned long long)stats.spans_exported,
-                (unsigned long long)stats.spans_export_failed,
-                (unsigned long long)stats.spans_buffered,
-                (unsigned long long)stats.spans_in_flight);
+                "\"buffered\":%llu,\"in_flight\":%llu},\"export_failed_by_reason\":{",
+                (unsigned long long)stats_received_total(),
+                (unsigned long long)stats_rejected_total(), (unsigned long long)s->sampled_out,
+                (unsigned long long)s->dropped_overflow, (unsigned long long)s->exported,
+                (unsigned long long)stats_export_failed_total(s),
+                (unsigned long long)s->buffered, (unsigned long long)s->in_flight);
+    for (int r = 0; r < STATS_FAIL_COUNT; r++)
+        text_printf(t, "%s\"%s\":%llu", r ? "," : "",
+                    stats_fail_reason_name((enum stats_fail_reason)r),
+                    (unsigned long long)s->export_failed[r]);
+    text_printf(t, "}");
+}
+
+char *metrics_render_health(const struct stats_destination *const *dests, size_t n, size_t *len)
+{
+    struct text t = { 0 };
+    text_printf(&t, "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_seconds\":%.3f,",
+                SPANRELAY_VERSION, uptime_seconds());
+    if (n > 0) {
+        health_dest_body(&t, dests[0]);
+        text_printf(&t, ",");
+    }
+    text_printf(&t, "\"destinations\":[");
+    for (size_t i = 0; i < n; i++) {
+        text_printf(&t, "%s{\"name\":", i ? "," : "");
+        json_string(&t, dests[i]->name);
+        text_printf(&t, ",");
+        health_dest_body(&t, dests[i]);
+        text_printf(&t, "}");
+    }
+    text_printf(&t, "]}\n");
     return text_finish(&t, len);
 }

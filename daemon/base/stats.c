@@ -1,4 +1,4 @@
-/* stats.c — the process-wide counters and their names. */
+/* stats.c — the process-wide receive counters, the equation's sums, and the names. */
 #include "base/stats.h"
 
 struct stats stats;
@@ -26,13 +26,27 @@ uint64_t stats_received_total(void)
     return n;
 }
 
-uint64_t stats_accounted(void)
+uint64_t stats_rejected_total(void)
 {
-    uint64_t n = stats.spans_sampled_out + stats.spans_dropped_overflow + stats.spans_exported +
-                 stats.spans_export_failed + stats.spans_buffered + stats.spans_in_flight;
+    uint64_t n = 0;
     for (int r = 0; r < STATS_REJECT_COUNT; r++)
         n += stats.spans_rejected[r];
     return n;
+}
+
+uint64_t stats_export_failed_total(const struct stats_lane_spans *s)
+{
+    uint64_t n = 0;
+    for (int r = 0; r < STATS_FAIL_COUNT; r++)
+        n += s->export_failed[r];
+    return n;
+}
+
+uint64_t stats_accounted(const struct stats_destination *d)
+{
+    const struct stats_lane_spans *s = &d->spans;
+    return stats_rejected_total() + s->sampled_out + s->dropped_overflow + s->exported +
+           stats_export_failed_total(s) + s->buffered + s->in_flight;
 }
 
 const char *stats_reject_reason_name(enum stats_reject_reason r)
@@ -63,6 +77,23 @@ const char *stats_exporter_state_name(enum stats_exporter_state s)
     case STATS_EXPORTER_CONNECTING: return "connecting";
     case STATS_EXPORTER_READY: return "ready";
     case STATS_EXPORTER_BACKING_OFF: return "backing_off";
+    case STATS_EXPORTER_FAILING: return "failing";
     }
     return "disabled";
+}
+
+const char *stats_fail_reason_name(enum stats_fail_reason r)
+{
+    switch (r) {
+    case STATS_FAIL_REFUSED: return "refused";
+    case STATS_FAIL_BACKEND_REJECTED: return "backend_rejected";
+    case STATS_FAIL_RETRIES_EXHAUSTED: return "retries_exhausted";
+    case STATS_FAIL_SHUTDOWN: return "shutdown";
+    case STATS_FAIL_SHUTDOWN_IN_FLIGHT: return "shutdown_in_flight";
+    case STATS_FAIL_TOO_LARGE: return "too_large";
+    case STATS_FAIL_DISABLED: return "disabled";
+    case STATS_FAIL_NO_MEMORY: return "out_of_memory";
+    case STATS_FAIL_COUNT: break;
+    }
+    return "unknown";
 }

@@ -1,9 +1,11 @@
 /* stats.h — the counters behind /metrics and /health.
  *
- * One process-wide instance, touched only from the event loop thread. The span terms
- * follow DESIGN.md decision 5; at every moment
- *   received = rejected + sampled_out + dropped_overflow + exported + export_failed
- *              + buffered + in_flight
+ * The receive side is one process-wide instance (`stats`), touched only from the event
+ * loop thread. The export side is one struct stats_destination per lane, owned by the
+ * lane (its span terms) and its exporter (the exporter part). The span terms follow
+ * DESIGN.md decision 5; at every moment, for each destination d,
+ *   received = rejected + sampled_out[d] + dropped_overflow[d] + exported[d]
+ *              + export_failed[d] + buffered[d] + in_flight[d]
  * Modules update them where the event happens; nobody else computes them. */
 #ifndef SPANRELAY_STATS_H
 #define SPANRELAY_STATS_H
@@ -26,9 +28,53 @@ enum stats_reject_reason {
  * decision 12). */
 enum stats_sampler_rule { STATS_RULE_PYTHON, STATS_RULE_CONSISTENT, STATS_RULE_COUNT };
 
+/* `failing`: the backend is reached but refuses every recent export with a retryable
+ * answer (UNAVAILABLE, 503, ...), or never answers them. */
 enum stats_exporter_state {
     STATS_EXPORTER_DISABLED, STATS_EXPORTER_CONNECTING, STATS_EXPORTER_READY,
-    STATS_EXPORTER_BACKING_OFF
+    STATS_EXPORTER_BACKING_OFF, STATS_EXPORTER_FAILING
+};
+
+/* Why spans were given up on (label `reason` of spans_export_failed_total). */
+enum stats_fail_reason {
+    STATS_FAIL_REFUSED,            /* the backend answered with a non-retryable error */
+    STATS_FAIL_BACKEND_REJECTED,   /* rejected_spans of a partial success */
+    STATS_FAIL_RETRIES_EXHAUSTED,  /* retryable, but past retry.maxElapsedTime */
+    STATS_FAIL_SHUTDOWN,           /* still buffered or waiting to retry at shutdownTimeout */
+    STATS_FAIL_SHUTDOWN_IN_FLIGHT, /* sent, unanswered at shutdownTimeout: may have arrived */
+    STATS_FAIL_TOO_LARGE,          /* one span larger than the backend's request ceiling */
+    STATS_FAIL_DISABLED,           /* the destination has no endpoint or is disabled */
+    STATS_FAIL_NO_MEMORY,
+    STATS_FAIL_COUNT
+};
+
+/* The span terms of one destination; written by lane.c only. */
+struct stats_lane_spans {
+    uint64_t sampled_out;
+    uint64_t dropped_overflow;
+    uint64_t exported;
+    uint64_t export_failed[STATS_FAIL_COUNT];
+    uint64_t buffered;                /* gauge */
+    uint64_t in_flight;               /* gauge */
+    uint64_t buffer_bytes;            /* gauge */
+    uint64_t buffer_capacity_bytes;   /* gauge */
+};
+
+/* The exporter's side of one destination; written by exporter.c only. */
+struct stats_lane_exporter {
+    enum stats_exporter_state state;
+    int up;
+    char last_error[256];
+    uint64_t requests;
+    uint64_t retries;
+    uint64_t backend_rejected;        /* rejected_spans from the backend's partial success */
+    uint64_t max_request_bytes;       /* learned request ceiling; 0 while none is known */
+};
+
+struct stats_destination {
+    const char *name;
+    struct stats_lane_spans spans;
+    struct stats_lane_exporter exporter;
 };
 
 #define STATS_HTTP_CODES 16 /* distinct status codes tracked per transport */
@@ -41,14 +87,6 @@ struct stats_code_count {
 struct stats {
     uint64_t spans_received[STATS_TRANSPORT_COUNT];
     uint64_t spans_rejected[STATS_REJECT_COUNT];
-    uint64_t spans_sampled_out;
-    uint64_t spans_dropped_overflow;
-    uint64_t spans_exported;
-    uint64_t spans_export_failed;
-    uint64_t spans_buffered;          /* gauge */
-    uint64_t spans_in_flight;         /* gauge */
-    uint64_t buffer_bytes;            /* gauge */
-    uint64_t buffer_capacity_bytes;   /* gauge */
 
     /* receiver */
     struct stats_code_count requests[STATS_TRANSPORT_COUNT][STATS_HTTP_CODES];
@@ -62,14 +100,6 @@ struct stats {
     uint64_t sampler_th_erased;       /* spans whose `th` contradicted their randomness */
     uint64_t sampler_tracestate_unchanged; /* kept spans whose new `th` would have broken
                                          the W3C tracestate limits */
-
-    /* exporter */
-    enum stats_exporter_state exporter_state;
-    int exporter_up;
-    char exporter_last_error[256];
-    uint64_t export_requests;
-    uint64_t export_retries;
-    uint64_t export_backend_rejected; /* rejected_spans from the backend's partial success */
 };
 
 extern struct stats stats;
@@ -77,13 +107,16 @@ extern struct stats stats;
 /* Counts one finished request with its status code (HTTP status or gRPC status). */
 void stats_count_request(enum stats_transport t, int code);
 
-/* Sum of every term on the right of the accounting equation. */
-uint64_t stats_accounted(void);
+/* The right of destination d's accounting equation, and its left. */
+uint64_t stats_accounted(const struct stats_destination *d);
 uint64_t stats_received_total(void);
+uint64_t stats_rejected_total(void);
+uint64_t stats_export_failed_total(const struct stats_lane_spans *s);
 
 const char *stats_reject_reason_name(enum stats_reject_reason r);
 const char *stats_transport_name(enum stats_transport t);
 const char *stats_sampler_rule_name(enum stats_sampler_rule r);
 const char *stats_exporter_state_name(enum stats_exporter_state s);
+const char *stats_fail_reason_name(enum stats_fail_reason r);
 
 #endif

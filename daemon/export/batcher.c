@@ -4,22 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/stats.h"
-
 struct batcher {
     uv_loop_t *loop;
-    const struct config *cfg;
+    const struct export_target *target;
     struct ring *ring;
-    struct exporter *exporter;
+    struct batcher_sink sink;
     uv_timer_t timer;
     int timer_armed;
     int flush_all;
 };
-
-static void update_ring_gauges(struct batcher *b)
-{
-    stats.buffer_bytes = ring_bytes(b->ring);
-}
 
 /* Pops records into one batch within the limits. NULL when the ring is empty or
  * memory is short (records then stay in the ring for the next try). */
@@ -34,7 +27,7 @@ static struct exporter_batch *batch_take(struct batcher *b)
     if (ring_peek(b->ring, &data, &len, &n) < 0)
         return NULL;
     struct exporter_batch *batch = calloc(1, sizeof(*batch));
-    size_t cap = len > b->cfg->exporter_max_batch_bytes ? len : b->cfg->exporter_max_batch_bytes;
+    size_t cap = len > b->target->max_batch_bytes ? len : b->target->max_batch_bytes;
     uint8_t *buf = malloc(cap);
     if (!batch || !buf) {
         free(batch);
@@ -42,7 +35,7 @@ static struct exporter_batch *batch_take(struct batcher *b)
         return NULL;
     }
     while (ring_peek(b->ring, &data, &len, &n) == 0) {
-        if (total > 0 && (total + len > cap || spans + n > b->cfg->exporter_max_batch_spans))
+        if (total > 0 && (total + len > cap || spans + n > b->target->max_batch_spans))
             break;
         memcpy(buf + total, data, len);
         total += len;
@@ -52,27 +45,24 @@ static struct exporter_batch *batch_take(struct batcher *b)
     batch->data = buf;
     batch->len = total;
     batch->spans = (uint32_t)spans;
-    stats.spans_buffered -= spans;
-    stats.spans_in_flight += spans;
-    update_ring_gauges(b);
     return batch;
 }
 
 /* 1 when the ring holds a full batch's worth. */
 static int batch_full(const struct batcher *b)
 {
-    return ring_bytes(b->ring) >= b->cfg->exporter_max_batch_bytes ||
-           ring_spans(b->ring) >= b->cfg->exporter_max_batch_spans;
+    return ring_bytes(b->ring) >= b->target->max_batch_bytes ||
+           ring_spans(b->ring) >= b->target->max_batch_spans;
 }
 
 static void send_batches(struct batcher *b, int everything)
 {
-    while (exporter_can_send(b->exporter) && ring_records(b->ring) > 0 &&
+    while (b->sink.can_send(b->sink.arg) && ring_records(b->ring) > 0 &&
            (everything || batch_full(b))) {
         struct exporter_batch *batch = batch_take(b);
         if (!batch)
             return;
-        exporter_send(b->exporter, batch);
+        b->sink.send(b->sink.arg, batch);
     }
 }
 
@@ -84,29 +74,27 @@ static void on_timer(uv_timer_t *t)
     /* What the exporter could not take yet goes when it says it is ready. */
 }
 
-static void on_exporter_ready(void *arg)
+void batcher_ready(struct batcher *b)
 {
-    struct batcher *b = arg;
     send_batches(b, b->flush_all || !b->timer_armed);
     if (ring_records(b->ring) > 0 && !b->timer_armed && !b->flush_all) {
-        uv_timer_start(&b->timer, on_timer, b->cfg->exporter_batch_timeout_ms, 0);
+        uv_timer_start(&b->timer, on_timer, b->target->batch_timeout_ms, 0);
         b->timer_armed = 1;
     }
 }
 
-struct batcher *batcher_new(uv_loop_t *loop, const struct config *cfg, struct ring *ring,
-                            struct exporter *exporter)
+struct batcher *batcher_new(uv_loop_t *loop, const struct export_target *target,
+                            struct ring *ring, struct batcher_sink sink)
 {
     struct batcher *b = calloc(1, sizeof(*b));
     if (!b)
         return NULL;
     b->loop = loop;
-    b->cfg = cfg;
+    b->target = target;
     b->ring = ring;
-    b->exporter = exporter;
+    b->sink = sink;
     uv_timer_init(loop, &b->timer);
     b->timer.data = b;
-    exporter_set_ready_cb(exporter, on_exporter_ready, b);
     return b;
 }
 
@@ -114,7 +102,7 @@ void batcher_pushed(struct batcher *b)
 {
     send_batches(b, b->flush_all);
     if (ring_records(b->ring) > 0 && !b->timer_armed) {
-        uv_timer_start(&b->timer, on_timer, b->cfg->exporter_batch_timeout_ms, 0);
+        uv_timer_start(&b->timer, on_timer, b->target->batch_timeout_ms, 0);
         b->timer_armed = 1;
     }
 }

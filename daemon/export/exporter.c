@@ -6,7 +6,12 @@
  * capacity batches (in flight plus waiting to retry): while the backend is down the
  * batcher stops handing it more, so the ring absorbs what it can and drops the rest,
  * and memory outside the ring stays bounded by capacity × exporter.maxBatchBytes (a
- * compressed batch keeps only its compressed body). */
+ * compressed batch keeps only its compressed body).
+ *
+ * State for /health: `ready` once an export succeeds; `failing` while exports reach the
+ * backend (or its connection) but come back retryable or unanswered — a black hole or
+ * a backend that answers UNAVAILABLE to everything is not ready; `backing_off` while no
+ * connection can be made. exporter_up is 1 only when ready. */
 #include "export/exporter.h"
 
 #include <stdio.h>
@@ -17,7 +22,6 @@
 #include "export/exporter_transport.h"
 #include "base/log.h"
 #include "export/retry.h"
-#include "base/stats.h"
 
 #define LOGGER "otel.exporter"
 #define WARN_INTERVAL_MS 10000
@@ -32,7 +36,8 @@ struct export_item {
 
 struct exporter {
     uv_loop_t *loop;
-    const struct config *cfg;
+    const struct export_target *target;
+    struct stats_lane_exporter *st;
     const struct exporter_transport_ops *ops;
     struct exporter_transport *transport;
     exporter_done_cb done;
@@ -47,6 +52,7 @@ struct exporter {
     uv_timer_t retry_timer;
     int connect_failures;
     int connected;
+    int failing;                   /* retryable failures since the last success */
     int shutting_down;
     uint64_t deadline_ms;
     int freeing;
@@ -67,19 +73,20 @@ static void item_free(struct export_item *it)
 
 /* The batch is finished for good: report it, free it, and tell the batcher. */
 static void item_finish(struct exporter *e, struct export_item *it, uint32_t exported,
-                        uint32_t failed)
+                        uint32_t failed, enum stats_fail_reason reason)
 {
-    e->done(e->done_arg, it->batch, exported, failed);
+    e->done(e->done_arg, it->batch, exported, failed, reason);
     item_free(it);
     if (e->ready && !e->freeing)
         e->ready(e->ready_arg);
 }
 
-static void set_state(enum stats_exporter_state state, const char *error)
+static void set_state(struct exporter *e, enum stats_exporter_state state, const char *error)
 {
-    stats.exporter_state = state;
+    e->st->state = state;
+    e->st->up = state == STATS_EXPORTER_READY;
     if (error)
-        snprintf(stats.exporter_last_error, sizeof(stats.exporter_last_error), "%s", error);
+        snprintf(e->st->last_error, sizeof(e->st->last_error), "%s", error);
 }
 
 static void retry_queue_insert(struct exporter *e, struct export_item *it)
@@ -112,8 +119,8 @@ static void transmit(struct exporter *e, struct export_item *it)
 {
     it->batch->attempts++;
     if (it->batch->attempts > 1)
-        stats.export_retries++;
-    stats.export_requests++;
+        e->st->retries++;
+    e->st->requests++;
     e->in_flight++;
     if (e->ops->send(e->transport, &it->req) < 0) {
         /* The transport cannot take it now (it never should within capacity): try
@@ -140,28 +147,30 @@ static void send_due(struct exporter *e)
     arm_retry_timer(e);
 }
 
-struct exporter *exporter_new(uv_loop_t *loop, const struct config *cfg, exporter_done_cb done,
-                              void *arg, char *err, size_t errlen)
+struct exporter *exporter_new(uv_loop_t *loop, const struct export_target *target,
+                              const struct exporter_transport_ops *ops,
+                              struct stats_lane_exporter *st, exporter_done_cb done, void *arg,
+                              char *err, size_t errlen)
 {
     err[0] = '\0';
-    if (!cfg->enabled || cfg->endpoint[0] == '\0')
-        return NULL;
     struct exporter *e = calloc(1, sizeof(*e));
     if (!e) {
         snprintf(err, errlen, "exporter: out of memory");
         return NULL;
     }
     e->loop = loop;
-    e->cfg = cfg;
+    e->target = target;
+    e->st = st;
     e->done = done;
     e->done_arg = arg;
-    e->ops = cfg->protocol == CONFIG_PROTOCOL_GRPC ? &exporter_grpc_ops : &exporter_http_ops;
-    e->policy = (struct retry_policy){ cfg->retry_initial_interval_ms, cfg->retry_max_interval_ms,
-                                       cfg->retry_max_elapsed_ms };
+    e->ops = ops;
+    e->policy = (struct retry_policy){ target->retry_initial_interval_ms,
+                                       target->retry_max_interval_ms,
+                                       target->retry_max_elapsed_ms };
     e->retry_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
     e->drop_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
     e->partial_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
-    e->transport = e->ops->create(loop, cfg, e, err, errlen);
+    e->transport = e->ops->create(loop, target, e, err, errlen);
     if (!e->transport) {
         free(e);
         return NULL;
@@ -169,8 +178,7 @@ struct exporter *exporter_new(uv_loop_t *loop, const struct config *cfg, exporte
     e->capacity = e->ops->capacity(e->transport);
     uv_timer_init(loop, &e->retry_timer);
     e->retry_timer.data = e;
-    set_state(STATS_EXPORTER_CONNECTING, NULL);
-    stats.exporter_up = 0;
+    set_state(e, STATS_EXPORTER_CONNECTING, NULL);
     return e;
 }
 
@@ -195,13 +203,13 @@ static void item_compress(struct exporter *e, struct export_item *it)
     it->req.body = b->data;
     it->req.len = b->len;
     it->req.encoding = "";
-    if (e->cfg->exporter_compression == CONFIG_COMPRESSION_GZIP) {
+    if (e->target->compression == CONFIG_COMPRESSION_GZIP) {
         /* Level 1: on span batches it keeps most of level 6's ratio for a fraction of
          * the CPU, and the sidecar's CPU is the application's (make bench). */
         rc = compress_gzip(b->data, b->len, 1, &it->compressed, &out_len);
         if (rc == 0)
             it->req.encoding = "gzip";
-    } else if (e->cfg->exporter_compression == CONFIG_COMPRESSION_ZSTD) {
+    } else if (e->target->compression == CONFIG_COMPRESSION_ZSTD) {
         rc = compress_zstd(b->data, b->len, 3, &it->compressed, &out_len);
         if (rc == 0)
             it->req.encoding = "zstd";
@@ -224,7 +232,7 @@ void exporter_send(struct exporter *e, struct exporter_batch *batch)
 {
     struct export_item *it = calloc(1, sizeof(*it));
     if (!it) {
-        e->done(e->done_arg, batch, 0, batch->spans);
+        e->done(e->done_arg, batch, 0, batch->spans, STATS_FAIL_NO_MEMORY);
         free(batch->data);
         free(batch);
         return;
@@ -250,8 +258,9 @@ static void warn(struct exporter *e, struct log_limiter *lim, const char *msg,
                       (struct log_field[]){ LOG_STR("error", res->message),
                                             LOG_INT("spans", b->spans),
                                             LOG_INT("attempts", b->attempts),
-                                            LOG_STR("protocol", e->ops->name) },
-                      4);
+                                            LOG_STR("protocol", e->ops->name),
+                                            LOG_STR("destination", e->target->name) },
+                      5);
 }
 
 static void handle_ok(struct exporter *e, struct export_item *it, const struct exporter_result *res)
@@ -260,16 +269,19 @@ static void handle_ok(struct exporter *e, struct export_item *it, const struct e
     uint32_t rejected = res->rejected < 0 ? 0
                         : res->rejected > (int64_t)b->spans ? b->spans : (uint32_t)res->rejected;
     if (rejected > 0 || res->message[0]) {
-        stats.export_backend_rejected += rejected;
+        e->st->backend_rejected += rejected;
         log_write_limited(&e->partial_limiter, LOG_WARNING, LOGGER,
                           "backend accepted the batch partially",
                           (struct log_field[]){ LOG_INT("rejected_spans", rejected),
-                                                LOG_STR("error", res->message) },
-                          2);
+                                                LOG_STR("error", res->message),
+                                                LOG_STR("destination", e->target->name) },
+                          3);
     }
-    item_finish(e, it, b->spans - rejected, rejected);
+    item_finish(e, it, b->spans - rejected, rejected, STATS_FAIL_BACKEND_REJECTED);
 }
 
+/* While shutting down a batch is retried until the deadline whatever its age, and
+ * never waits longer than retry.maxInterval nor past the deadline. */
 static void handle_retry(struct exporter *e, struct export_item *it,
                          const struct exporter_result *res)
 {
@@ -281,13 +293,24 @@ static void handle_retry(struct exporter *e, struct export_item *it,
      * and capping it here keeps the loop-time arithmetic from overflowing. */
     if (wait > e->policy.max_elapsed_ms)
         wait = e->policy.max_elapsed_ms + 1;
-    int past_deadline = e->shutting_down && now + wait > e->deadline_ms;
-    if (retry_gives_up(&e->policy, b->first_try_ms, now, wait) || past_deadline || e->freeing) {
-        warn(e, &e->drop_limiter,
-             past_deadline || e->freeing ? "export failed at shutdown, batch dropped"
-                                         : "export failed, retries exhausted, batch dropped",
-             res, b);
-        item_finish(e, it, 0, b->spans);
+    if (e->freeing) {
+        warn(e, &e->drop_limiter, "export unanswered at shutdown, batch dropped", res, b);
+        item_finish(e, it, 0, b->spans, STATS_FAIL_SHUTDOWN_IN_FLIGHT);
+        return;
+    }
+    if (e->shutting_down) {
+        if (now >= e->deadline_ms) {
+            warn(e, &e->drop_limiter, "export failed at shutdown, batch dropped", res, b);
+            item_finish(e, it, 0, b->spans, STATS_FAIL_SHUTDOWN);
+            return;
+        }
+        if (wait > e->policy.max_ms)
+            wait = e->policy.max_ms;
+        if (wait > e->deadline_ms - now)
+            wait = e->deadline_ms - now;
+    } else if (retry_gives_up(&e->policy, b->first_try_ms, now, wait)) {
+        warn(e, &e->drop_limiter, "export failed, retries exhausted, batch dropped", res, b);
+        item_finish(e, it, 0, b->spans, STATS_FAIL_RETRIES_EXHAUSTED);
         return;
     }
     warn(e, &e->retry_limiter, "export failed, will retry", res, b);
@@ -301,32 +324,28 @@ void exporter_transport_done(struct exporter *e, struct exporter_request *req,
 {
     struct export_item *it = req->owner;
     e->in_flight--;
-    if (res->connected && !e->connected) {
-        exporter_transport_state(e, 1, NULL);
-    } else if (res->connected && stats.exporter_state != STATS_EXPORTER_READY) {
-        /* An answer proves the backend is there, whatever an earlier failure said. */
-        stats.exporter_up = 1;
-        set_state(STATS_EXPORTER_READY, NULL);
-    }
     switch (res->outcome) {
     case EXPORTER_OK:
-        stats.exporter_up = 1;
+        e->failing = 0;
+        if (!e->connected)
+            exporter_transport_state(e, 1, NULL);
+        set_state(e, STATS_EXPORTER_READY, NULL);
         handle_ok(e, it, res);
         break;
     case EXPORTER_RETRY:
-        if (!res->connected) {
-            stats.exporter_up = 0;
+        if (!res->connected)
             e->connected = 0;
-        }
-        set_state(res->connected ? stats.exporter_state : STATS_EXPORTER_BACKING_OFF,
+        e->failing++;
+        set_state(e, res->connected || res->timed_out ? STATS_EXPORTER_FAILING
+                                                      : STATS_EXPORTER_BACKING_OFF,
                   res->message);
         handle_retry(e, it, res);
         break;
     case EXPORTER_FAIL:
-        snprintf(stats.exporter_last_error, sizeof(stats.exporter_last_error), "%s", res->message);
+        snprintf(e->st->last_error, sizeof(e->st->last_error), "%s", res->message);
         warn(e, &e->drop_limiter, "backend refused the batch, dropped (not retryable)", res,
              it->batch);
-        item_finish(e, it, 0, it->batch->spans);
+        item_finish(e, it, 0, it->batch->spans, STATS_FAIL_REFUSED);
         break;
     }
     if (!e->freeing)
@@ -344,17 +363,23 @@ uint64_t exporter_reconnect_delay_ms(struct exporter *e)
     return wait;
 }
 
+/* A connection proves little: a backend that refuses every export stays `failing`
+ * until one succeeds. */
 void exporter_transport_state(struct exporter *e, int connected, const char *error)
 {
     e->connected = connected;
-    stats.exporter_up = connected;
     if (connected) {
         e->connect_failures = 0;
-        set_state(STATS_EXPORTER_READY, NULL);
+        if (!e->failing)
+            set_state(e, STATS_EXPORTER_READY, NULL);
         log_write(LOG_INFO, LOGGER, "connected to backend",
-                  (struct log_field[]){ LOG_STR("protocol", e->ops->name) }, 1);
+                  (struct log_field[]){ LOG_STR("protocol", e->ops->name),
+                                        LOG_STR("destination", e->target->name) },
+                  2);
     } else {
-        set_state(STATS_EXPORTER_BACKING_OFF, error);
+        set_state(e, e->st->state == STATS_EXPORTER_FAILING ? STATS_EXPORTER_FAILING
+                                                             : STATS_EXPORTER_BACKING_OFF,
+                  error);
     }
 }
 
@@ -377,13 +402,13 @@ void exporter_free(struct exporter *e)
 {
     e->freeing = 1;
     /* The transport answers what it holds (RETRY "shutdown"), which lands in
-     * handle_retry and, with freeing set, finishes as failed. */
+     * handle_retry and, with freeing set, finishes as shutdown_in_flight. */
     e->ops->destroy(e->transport);
     while (e->retry_head) {
         struct export_item *it = e->retry_head;
         e->retry_head = it->next;
         e->waiting--;
-        item_finish(e, it, 0, it->batch->spans);
+        item_finish(e, it, 0, it->batch->spans, STATS_FAIL_SHUTDOWN);
     }
     uv_timer_stop(&e->retry_timer);
     uv_close((uv_handle_t *)&e->retry_timer, exporter_on_timer_closed);

@@ -7,8 +7,13 @@
  * (wholly or partly) by the backend, or given up on (non-retryable answer, retries
  * exhausted past exporter.retry.maxElapsedTime, shutdown). Retrying in between is the
  * exporter's business. Nothing the backend does blocks the loop or touches ingest.
- * Log lines are WARNING at most, logger "otel.exporter", rate-limited; header values
- * never appear in them nor in stats.exporter_last_error. */
+ * Log lines are WARNING at most, logger "otel.exporter", rate-limited, with the
+ * destination's name; header values never appear in them nor in last_error.
+ *
+ * The exporter is built from an export_target and the transport's callbacks (ops), so
+ * its policy runs the same against a real wire protocol or a test's fake. It writes
+ * the exporter part of its destination's counters (struct stats_lane_exporter) and
+ * nothing else. */
 #ifndef SPANRELAY_EXPORTER_H
 #define SPANRELAY_EXPORTER_H
 
@@ -16,7 +21,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "base/config.h"
+#include "base/stats.h"
+#include "export/export_target.h"
 
 /* A request body ready to send: concatenated ExportTraceServiceRequest records. */
 struct exporter_batch {
@@ -29,18 +35,23 @@ struct exporter_batch {
 };
 
 /* exported: spans the backend accepted; failed: spans given up on (including the
- * rejected_spans of a partial success). exported + failed == batch->spans. The
- * callback does not free the batch. */
+ * rejected_spans of a partial success), for reason. exported + failed == batch->spans.
+ * The callback does not free the batch. */
 typedef void (*exporter_done_cb)(void *arg, const struct exporter_batch *batch,
-                                 uint32_t exported, uint32_t failed);
+                                 uint32_t exported, uint32_t failed,
+                                 enum stats_fail_reason reason);
 
 struct exporter;
+struct exporter_transport_ops;
 
-/* NULL with a message in err when the configuration cannot work (bad URL, unreadable
- * CA file). With enabled false or no endpoint this returns NULL and err "" : the
- * caller runs without an exporter (DESIGN.md decision 8). */
-struct exporter *exporter_new(uv_loop_t *loop, const struct config *cfg, exporter_done_cb done,
-                              void *arg, char *err, size_t errlen);
+/* NULL with a message in err when the target cannot work (bad URL, unreadable CA file).
+ * ops is the wire protocol (exporter_grpc_ops, exporter_http_ops, or a test's fake);
+ * st is where the exporter keeps its state and counters, owned by the caller and
+ * valid until the exporter is freed. */
+struct exporter *exporter_new(uv_loop_t *loop, const struct export_target *target,
+                              const struct exporter_transport_ops *ops,
+                              struct stats_lane_exporter *st, exporter_done_cb done, void *arg,
+                              char *err, size_t errlen);
 
 /* 1 while another batch may be handed over (in-flight bound not reached). */
 int exporter_can_send(const struct exporter *e);
@@ -52,13 +63,15 @@ void exporter_send(struct exporter *e, struct exporter_batch *batch);
 typedef void (*exporter_ready_cb)(void *arg);
 void exporter_set_ready_cb(struct exporter *e, exporter_ready_cb cb, void *arg);
 
-/* Shutdown: no new retries are scheduled later than deadline_ms (loop time); batches
- * waiting for a retry are tried once more now if time allows, else given up (done with
- * failed). */
+/* Shutdown: batches waiting for a retry are tried now, and from then on every
+ * retryable failure is retried (backoff capped at retry.maxInterval, retry.maxElapsedTime
+ * no longer applies) until deadline_ms (loop time); what is still held then is given up
+ * by exporter_free(). */
 void exporter_shutdown(struct exporter *e, uint64_t deadline_ms);
 
-/* Gives up on everything still held (done called for each), closes connections, and
- * frees the exporter once libuv has closed its handles. */
+/* Gives up on everything still held (done called for each: in flight as
+ * shutdown_in_flight, waiting to retry as shutdown), closes connections, and frees the
+ * exporter once libuv has closed its handles. */
 void exporter_free(struct exporter *e);
 
 #endif

@@ -454,6 +454,7 @@ static void call_on_timeout(uv_timer_t *timer)
                    "deadline exceeded: not connected to %s within %llu ms", t->authority,
                    (unsigned long long)t->timeout_ms);
     }
+    res.timed_out = 1;
     call_finish(call, &res);
     if (c && silent && c->state == CONN_READY) {
         c->silent = 1;
@@ -1231,11 +1232,13 @@ static struct grpc_conn *conn_new(struct grpc_transport *t)
 /* ---------------------------------------------------------------- configuration */
 
 /* http(s)://host[:port][/path]: the path means nothing to gRPC and is ignored. */
-static int parse_endpoint(struct grpc_transport *t, const char *url, char *err, size_t errlen)
+static int parse_endpoint(struct grpc_transport *t, const char *key, const char *url, char *err,
+                          size_t errlen)
 {
     const char *p;
     if (!url || !url[0]) {
-        snprintf(err, errlen, "otel.endpoint: empty; the gRPC exporter needs http(s)://host:port");
+        snprintf(err, errlen, "%s.endpoint: empty; the gRPC exporter needs http(s)://host:port",
+                 key);
         return -1;
     }
     if (strncasecmp(url, "http://", 7) == 0) {
@@ -1244,20 +1247,20 @@ static int parse_endpoint(struct grpc_transport *t, const char *url, char *err, 
         p = url + 8;
         t->use_tls = 1;
     } else {
-        snprintf(err, errlen, "otel.endpoint: must start with http:// or https://, got \"%s\"",
+        snprintf(err, errlen, "%s.endpoint: must start with http:// or https://, got \"%s\"", key,
                  url);
         return -1;
     }
     size_t len = strcspn(p, "/?#");
     if (memchr(p, '@', len)) {
-        snprintf(err, errlen, "otel.endpoint: credentials in the URL are not supported "
-                              "(use OTEL_EXPORTER_OTLP_HEADERS)");
+        snprintf(err, errlen, "%s.endpoint: credentials in the URL are not supported "
+                              "(use OTEL_EXPORTER_OTLP_HEADERS)", key);
         return -1;
     }
     struct netaddr_hostport hp;
     const char *why = netaddr_split(p, len, NETADDR_PORT_OPTIONAL, &hp);
     if (why) {
-        snprintf(err, errlen, "otel.endpoint: %s in \"%s\"", why, url);
+        snprintf(err, errlen, "%s.endpoint: %s in \"%s\"", key, why, url);
         return -1;
     }
     if (hp.port)
@@ -1296,7 +1299,7 @@ static int reserved_header(const char *name)
 
 /* Copies cfg's headers with lower-case names (HTTP/2 requires them). Messages name
  * the header, never its value. */
-static int copy_headers(struct grpc_transport *t, const struct config *cfg, char *err,
+static int copy_headers(struct grpc_transport *t, const struct export_target *cfg, char *err,
                         size_t errlen)
 {
     t->headers = calloc(cfg->headers_count ? cfg->headers_count : 1, sizeof(*t->headers));
@@ -1369,7 +1372,7 @@ static void call_on_timer_closed(uv_handle_t *handle)
 
 /* ---------------------------------------------------------------- the interface */
 
-static struct exporter_transport *grpc_create(uv_loop_t *loop, const struct config *cfg,
+static struct exporter_transport *grpc_create(uv_loop_t *loop, const struct export_target *cfg,
                                               struct exporter *e, char *err, size_t errlen)
 {
     struct grpc_transport *t = calloc(1, sizeof(*t));
@@ -1381,7 +1384,7 @@ static struct exporter_transport *grpc_create(uv_loop_t *loop, const struct conf
     t->e = e;
     t->warn_limiter = (struct log_limiter)LOG_LIMITER_INIT(LOG_INTERVAL_MS);
     t->info_limiter = (struct log_limiter)LOG_LIMITER_INIT(LOG_INTERVAL_MS);
-    if (parse_endpoint(t, cfg->endpoint, err, errlen) != 0 ||
+    if (parse_endpoint(t, cfg->key, cfg->endpoint, err, errlen) != 0 ||
         copy_headers(t, cfg, err, errlen) != 0) {
         transport_free(t);
         return NULL;
@@ -1393,7 +1396,7 @@ static struct exporter_transport *grpc_create(uv_loop_t *loop, const struct conf
             return NULL;
         }
     }
-    t->timeout_ms = cfg->exporter_timeout_ms;
+    t->timeout_ms = cfg->timeout_ms;
     t->reconnect_cap_ms = cfg->retry_max_interval_ms;
     if (t->timeout_ms)
         format_grpc_timeout(t->timeout_ms, t->grpc_timeout, sizeof(t->grpc_timeout));

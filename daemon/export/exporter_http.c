@@ -175,7 +175,7 @@ static int curl_init_once(void)
 
 /* The traces URL per the OTLP exporter specification: a signal endpoint as is, a base
  * endpoint with "v1/traces" appended as one more path segment. */
-static char *traces_url(const struct config *cfg)
+static char *traces_url(const struct export_target *cfg)
 {
     const char *base = cfg->endpoint;
     size_t len = strlen(base);
@@ -207,12 +207,12 @@ static int check_url(const char *url)
     return ok ? 0 : -1;
 }
 
-static int check_certificate(const char *path, char *err, size_t errlen)
+static int check_certificate(const char *key, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        set_error(err, errlen, "OTEL_EXPORTER_OTLP_CERTIFICATE: cannot read the CA "
-                  "certificate file %s (%s)", path, strerror(errno));
+        set_error(err, errlen, "%s: cannot read the CA certificate file %s (%s)", key, path,
+                  strerror(errno));
         return -1;
     }
     fclose(f);
@@ -261,7 +261,8 @@ static struct curl_slist *append_configured(struct curl_slist *list,
     return list;
 }
 
-static struct curl_slist *build_headers(const struct config *cfg, const char *encoding_line)
+static struct curl_slist *build_headers(const struct export_target *cfg,
+                                         const char *encoding_line)
 {
     struct curl_slist *list = append_header(NULL, "Content-Type: application/x-protobuf");
     /* Without this curl waits for "100 Continue" before a large body: a round trip
@@ -275,7 +276,7 @@ static struct curl_slist *build_headers(const struct config *cfg, const char *en
     return list;
 }
 
-static int build_header_lists(struct http_transport *t, const struct config *cfg,
+static int build_header_lists(struct http_transport *t, const struct export_target *cfg,
                               char *err, size_t errlen)
 {
     static const char *const encoding_lines[ENC_COUNT] = {
@@ -284,8 +285,8 @@ static int build_header_lists(struct http_transport *t, const struct config *cfg
     for (size_t i = 0; i < cfg->headers_count; i++) {
         if (!header_is_valid(&cfg->headers[i])) {
             /* Naming the position only: the text may be a secret. */
-            set_error(err, errlen, "OTEL_EXPORTER_OTLP_HEADERS: header %zu is not a valid "
-                      "HTTP header", i + 1);
+            set_error(err, errlen, "%s: header %zu is not a valid HTTP header",
+                      cfg->headers_key, i + 1);
             return -1;
         }
     }
@@ -488,6 +489,7 @@ static void read_transport_error(struct http_xfer *x, CURLcode code,
     res->connected = 0;
     switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
+        res->timed_out = 1;
         set_message(res, "timeout: %s", detail);
         break;
     case CURLE_PEER_FAILED_VERIFICATION:
@@ -813,10 +815,10 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *arg)
 
 /* --- create / destroy --------------------------------------------------------- */
 
-static CURLcode setup_easy(struct http_xfer *x, const struct config *cfg)
+static CURLcode setup_easy(struct http_xfer *x, const struct export_target *cfg)
 {
     CURL *h = x->easy;
-    long timeout_ms = (long)cfg->exporter_timeout_ms;
+    long timeout_ms = (long)cfg->timeout_ms;
     long http11 = CURL_HTTP_VERSION_1_1;
     long tls12 = CURL_SSLVERSION_TLSv1_2;
     CURLcode rc;
@@ -873,7 +875,7 @@ static void free_unstarted(struct http_transport *t)
     free(t);
 }
 
-static struct exporter_transport *http_create(uv_loop_t *loop, const struct config *cfg,
+static struct exporter_transport *http_create(uv_loop_t *loop, const struct export_target *cfg,
                                               struct exporter *e, char *err, size_t errlen)
 {
     set_error(err, errlen, "%s", "");
@@ -882,11 +884,11 @@ static struct exporter_transport *http_create(uv_loop_t *loop, const struct conf
         return NULL;
     }
     if (!cfg->endpoint || cfg->endpoint[0] == '\0') {
-        set_error(err, errlen, "otel.endpoint: empty");
+        set_error(err, errlen, "%s.endpoint: empty", cfg->key);
         return NULL;
     }
     if (cfg->certificate && cfg->certificate[0] &&
-        check_certificate(cfg->certificate, err, errlen) != 0)
+        check_certificate(cfg->certificate_key, cfg->certificate, err, errlen) != 0)
         return NULL;
 
     struct http_transport *t = calloc(1, sizeof(*t));
@@ -904,7 +906,7 @@ static struct exporter_transport *http_create(uv_loop_t *loop, const struct conf
         return NULL;
     }
     if (check_url(t->url) != 0) {
-        set_error(err, errlen, "otel.endpoint: not a valid http:// or https:// URL");
+        set_error(err, errlen, "%s.endpoint: not a valid http:// or https:// URL", cfg->key);
         free_unstarted(t);
         return NULL;
     }

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "base/config.h"
+#include "export/export_target.h"
 
 struct exporter;
 
@@ -38,6 +38,7 @@ struct exporter_result {
     int64_t rejected;          /* partial_success.rejected_spans (OK only) */
     uint64_t retry_after_ms;   /* RetryInfo.retry_delay / Retry-After; 0 when absent */
     int connected;             /* 1 when the backend answered at all (exporter_up) */
+    int timed_out;             /* 1 when no answer came within the deadline (a black hole) */
     char message[256];         /* for logs and /health: status, grpc-message, partial_success
                                   error_message, or the connection error; never headers */
 };
@@ -46,8 +47,8 @@ struct exporter_transport;
 
 struct exporter_transport_ops {
     const char *name;          /* "grpc" or "http/protobuf" */
-    /* NULL with err set when the configuration cannot work (bad URL, unreadable CA). */
-    struct exporter_transport *(*create)(uv_loop_t *loop, const struct config *cfg,
+    /* NULL with err set when the target cannot work (bad URL, unreadable CA). */
+    struct exporter_transport *(*create)(uv_loop_t *loop, const struct export_target *target,
                                          struct exporter *e, char *err, size_t errlen);
     /* Requests that may be in flight at once. */
     int (*capacity)(const struct exporter_transport *t);

@@ -1,10 +1,10 @@
-/* pipeline.h — from a received request to the exporter: walk, sample, enrich, buffer,
- * batch (DESIGN.md data flow).
+/* pipeline.h — from a received request to the export lanes: walk, sample, enrich, and
+ * fan out to every destination (DESIGN.md data flow).
  *
  * The receivers hand every request body to pipeline_submit(), which answers at once
- * (decision 3): the request is walked and rewritten (otlp.h), its kept spans pushed
- * into the ring or, when the ring is full, dropped and reported back. The batcher
- * drains the ring into the exporter on size or time. */
+ * (decision 3): the request is walked and rewritten (otlp.h) with the primary's
+ * sampling ratio, and its kept spans pushed into every lane whose own ratio keeps them
+ * (lane.h). A lane whose ring is full drops there only, and counts it. */
 #ifndef SPANRELAY_PIPELINE_H
 #define SPANRELAY_PIPELINE_H
 
@@ -24,14 +24,19 @@ struct pipeline_result {
     char message[256];          /* why: the error, or partial_success.error_message; "" if none */
 };
 
+/* One lane per export target of cfg (export_target_list), the primary first. */
 struct pipeline *pipeline_new(uv_loop_t *loop, const struct config *cfg, char *err, size_t errlen);
 
 /* Takes a protobuf ExportTraceServiceRequest; the body is not kept past the call. */
 void pipeline_submit(struct pipeline *p, enum stats_transport transport, const uint8_t *body,
                      size_t len, struct pipeline_result *res);
 
-/* Sends what the ring holds within timeout_ms, counts the rest as export_failed, then
- * calls done(arg). Nothing may be submitted after this. */
+/* Every lane's counters, the primary first; returns how many (at most max). */
+size_t pipeline_destinations(const struct pipeline *p, const struct stats_destination **out,
+                             size_t max);
+
+/* Drains every lane within timeout_ms (lane_drain), then calls done(arg). Nothing may
+ * be submitted after this. */
 void pipeline_drain(struct pipeline *p, uint64_t timeout_ms, void (*done)(void *), void *arg);
 
 /* Frees the pipeline once drained (or never started). */

@@ -11,7 +11,8 @@ and the classes tests/integration/pygen.sh generates into build/pygen).
 
     free_port()                              a free TCP port on 127.0.0.1
     metric_sum(metrics, name)                a metric summed over all its label sets
-    accounting(metrics) / accounting_holds(metrics)
+    accounting(metrics[, destination]) / accounting_holds(metrics[, destination])
+    dest_sum(metrics, name, destination)   one destination's series, other labels summed
     run_js(exporter, endpoint, spans, traces, ...) -> emit.js's summary (dict)
     otlp_grpc_export(target, request, timeout) -> (grpc.StatusCode, details, response)
     otlp_http_export(target, request, ...) -> HttpResult(status, headers, body, response)
@@ -244,7 +245,6 @@ def metric_sum(metrics, name):
 
 
 ACCOUNTING_TERMS = (
-    'spanrelay_spans_rejected_total',
     'spanrelay_spans_sampled_out_total',
     'spanrelay_spans_dropped_overflow_total',
     'spanrelay_spans_exported_total',
@@ -254,18 +254,52 @@ ACCOUNTING_TERMS = (
 )
 
 
-def accounting(metrics):
-    """The terms of DESIGN decision 5, each summed over its labels, with both sides."""
-    terms = {t: metric_sum(metrics, t) for t in ACCOUNTING_TERMS}
+def destinations(metrics):
+    """The destination names /metrics labels, in sorted order."""
+    names = set()
+    for k in metrics:
+        if k.startswith('spanrelay_spans_exported_total{'):
+            names.add(k.split('destination="', 1)[1].split('"', 1)[0])
+    return sorted(names)
+
+
+def dest_sum(metrics, name, destination):
+    """A metric summed over its label sets that carry destination="<destination>"."""
+    tag = 'destination="%s"' % destination.replace('\\', '\\\\').replace('"', '\\"')
+    return sum(v for k, v in metric_values(metrics, name).items() if tag in k)
+
+
+def accounting(metrics, destination=None):
+    """The terms of DESIGN decision 5 for one destination (each summed over its other
+    labels), with both sides: received = rejected + sampled_out[d] + dropped_overflow[d]
+    + exported[d] + export_failed[d] + buffered[d] + in_flight[d]. Without destination,
+    every destination is checked: 'holds' is true when all hold, 'destinations' has
+    each, and the other keys are the primary's."""
     received = metric_sum(metrics, 'spanrelay_spans_received_total')
-    return {'received': received, 'terms': terms, 'sum_of_terms': sum(terms.values()),
-            'holds': received == sum(terms.values())}
+    rejected = metric_sum(metrics, 'spanrelay_spans_rejected_total')
+    if destination is not None:
+        terms = {t: dest_sum(metrics, t, destination) for t in ACCOUNTING_TERMS}
+        terms['spanrelay_spans_rejected_total'] = rejected
+        total = sum(terms.values())
+        return {'destination': destination, 'received': received, 'terms': terms,
+                'sum_of_terms': total, 'holds': received == total}
+    each = {d: accounting(metrics, d) for d in destinations(metrics)}
+    first = each.get('primary') or (next(iter(each.values())) if each else
+                                    accounting(metrics, 'primary'))
+    out = dict(first)
+    out['destinations'] = each
+    out['holds'] = bool(each) and all(a['holds'] for a in each.values())
+    if not out['holds']:
+        # A failing destination's figures are the ones to show.
+        bad = [a for a in each.values() if not a['holds']]
+        if bad:
+            out.update({k: bad[0][k] for k in ('destination', 'terms', 'sum_of_terms')})
+    return out
 
 
-def accounting_holds(metrics):
-    """received (all transports) == rejected (all reasons) + sampled_out + dropped_overflow
-    + exported + export_failed + buffered + in_flight."""
-    return accounting(metrics)['holds']
+def accounting_holds(metrics, destination=None):
+    """True when the equation holds (for destination, or for every destination)."""
+    return accounting(metrics, destination)['holds']
 
 
 # ---------------------------------------------------------------- the daemon

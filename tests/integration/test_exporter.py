@@ -40,7 +40,7 @@ def send(d, n=10, seed=None):
 
 
 def settled(m):
-    return m['spanrelay_spans_buffered'] == 0 and m['spanrelay_spans_in_flight'] == 0
+    return metric_sum(m, 'spanrelay_spans_buffered') == 0 and metric_sum(m, 'spanrelay_spans_in_flight') == 0
 
 
 def exporter_warnings(d):
@@ -62,8 +62,8 @@ class BackendAnswers(unittest.TestCase):
                 n = send(d, 25)
                 self.assertTrue(be.wait_for_spans(n, timeout=10))
                 m = d.wait_metrics(settled)
-                self.assertEqual(m['spanrelay_spans_exported_total'], n)
-                self.assertEqual(m['spanrelay_exporter_up'], 1)
+                self.assertEqual(metric_sum(m, 'spanrelay_spans_exported_total'), n)
+                self.assertEqual(metric_sum(m, 'spanrelay_exporter_up'), 1)
                 self.assertEqual(d.health()['exporter']['state'], 'ready')
 
     def test_partial_success_is_counted_and_warned(self):
@@ -73,10 +73,10 @@ class BackendAnswers(unittest.TestCase):
                 be.respond_next([('partial', 3, 'three spans too old')])
                 n = send(d, 10)
                 m = d.wait_metrics(lambda m: settled(m) and
-                                   m['spanrelay_spans_exported_total'] > 0)
-                self.assertEqual(m['spanrelay_spans_exported_total'], n - 3)
-                self.assertEqual(m['spanrelay_spans_export_failed_total'], 3)
-                self.assertEqual(m['spanrelay_exporter_backend_rejected_spans_total'], 3)
+                                   metric_sum(m, 'spanrelay_spans_exported_total') > 0)
+                self.assertEqual(metric_sum(m, 'spanrelay_spans_exported_total'), n - 3)
+                self.assertEqual(metric_sum(m, 'spanrelay_spans_export_failed_total'), 3)
+                self.assertEqual(metric_sum(m, 'spanrelay_exporter_backend_rejected_spans_total'), 3)
                 self.assertTrue(any('three spans too old' in str(l.get('error'))
                                     for l in exporter_warnings(d)))
                 self.check_accounting(d)
@@ -87,8 +87,8 @@ class BackendAnswers(unittest.TestCase):
         n = send(d, 10)
         self.assertTrue(be.wait_for_spans(n, timeout=15), 'not delivered after %r' % (first,))
         m = d.wait_metrics(settled)
-        self.assertEqual(m['spanrelay_spans_exported_total'], n)
-        self.assertGreaterEqual(m['spanrelay_exporter_retries_total'], 1)
+        self.assertEqual(metric_sum(m, 'spanrelay_spans_exported_total'), n)
+        self.assertGreaterEqual(metric_sum(m, 'spanrelay_exporter_retries_total'), 1)
         reqs = be.requests
         self.assertGreaterEqual(len(reqs), 2)
         if min_gap:
@@ -107,16 +107,16 @@ class BackendAnswers(unittest.TestCase):
         be, d = backend_and_daemon(self, 'grpc')
         be.respond_next([('resource_exhausted', None)])
         n = send(d, 10)
-        m = d.wait_metrics(lambda m: m['spanrelay_spans_export_failed_total'] == n)
+        m = d.wait_metrics(lambda m: metric_sum(m, 'spanrelay_spans_export_failed_total') == n)
         time.sleep(0.5)
         self.assertEqual(len(be.requests), 1)
-        self.assertEqual(m['spanrelay_spans_exported_total'], 0)
+        self.assertEqual(metric_sum(m, 'spanrelay_spans_exported_total'), 0)
 
     def test_invalid_argument_is_not_retried(self):
         be, d = backend_and_daemon(self, 'grpc')
         be.respond_next([('invalid_argument', 'bad batch')])
         n = send(d, 10)
-        d.wait_metrics(lambda m: m['spanrelay_spans_export_failed_total'] == n)
+        d.wait_metrics(lambda m: metric_sum(m, 'spanrelay_spans_export_failed_total') == n)
         time.sleep(0.5)
         self.assertEqual(len(be.requests), 1)
         self.assertTrue(any('bad batch' in str(l.get('error')) for l in exporter_warnings(d)))
@@ -133,7 +133,7 @@ class BackendAnswers(unittest.TestCase):
         be, d = backend_and_daemon(self, 'http/protobuf')
         be.respond_next([('http', 400)])
         n = send(d, 10)
-        d.wait_metrics(lambda m: m['spanrelay_spans_export_failed_total'] == n)
+        d.wait_metrics(lambda m: metric_sum(m, 'spanrelay_spans_export_failed_total') == n)
         time.sleep(0.5)
         self.assertEqual(len(be.requests), 1)
 
@@ -145,7 +145,7 @@ class BackendAnswers(unittest.TestCase):
                 n = send(d, 10)
                 self.assertTrue(be.wait_for_spans(n, timeout=15))
                 m = d.wait_metrics(settled)
-                self.assertEqual(m['spanrelay_spans_exported_total'], n)
+                self.assertEqual(metric_sum(m, 'spanrelay_spans_exported_total'), n)
 
     def test_connection_reset_mid_request_is_retried(self):
         for protocol in ('grpc', 'http/protobuf'):
@@ -155,15 +155,15 @@ class BackendAnswers(unittest.TestCase):
                 n = send(d, 10)
                 self.assertTrue(be.wait_for_spans(n, timeout=15))
                 m = d.wait_metrics(settled)
-                self.assertEqual(m['spanrelay_spans_exported_total'], n)
+                self.assertEqual(metric_sum(m, 'spanrelay_spans_exported_total'), n)
 
     def test_retries_give_up_after_max_elapsed_time(self):
         be, d = backend_and_daemon(self, 'grpc', exporter={
             'retry': {'initialInterval': '50ms', 'maxInterval': '200ms', 'maxElapsedTime': '1s'}})
         be.set_default(('unavailable',))
         n = send(d, 10)
-        m = d.wait_metrics(lambda m: m['spanrelay_spans_export_failed_total'] == n, timeout=10)
-        self.assertEqual(m['spanrelay_spans_exported_total'], 0)
+        m = d.wait_metrics(lambda m: metric_sum(m, 'spanrelay_spans_export_failed_total') == n, timeout=10)
+        self.assertEqual(metric_sum(m, 'spanrelay_spans_exported_total'), 0)
         self.assertTrue(any('retries exhausted' in l['msg'] for l in exporter_warnings(d)))
 
 
@@ -175,7 +175,7 @@ class BackendAnswers(unittest.TestCase):
         d.wait_metrics(settled)
         h = d.health()
         self.assertEqual(h['exporter']['state'], 'ready', h)
-        self.assertEqual(d.metrics()['spanrelay_exporter_up'], 1)
+        self.assertEqual(metric_sum(d.metrics(), 'spanrelay_exporter_up'), 1)
 
     def test_backend_text_that_is_not_utf8_keeps_logs_and_health_json(self):
         be, d = backend_and_daemon(self, 'http/protobuf')
@@ -184,7 +184,7 @@ class BackendAnswers(unittest.TestCase):
         status = b'\x08\x03\x12' + bytes([len(text)]) + text
         be.respond_next([('http', 400, {'Content-Type': 'application/x-protobuf'}, status)])
         send(d, 5)
-        d.wait_metrics(lambda m: m['spanrelay_spans_export_failed_total'] == 5)
+        d.wait_metrics(lambda m: metric_sum(m, 'spanrelay_spans_export_failed_total') == 5)
         import urllib.request
         with urllib.request.urlopen(d.health_url, timeout=3) as r:
             doc = json.loads(r.read().decode('utf-8'))
@@ -232,7 +232,7 @@ class Outage(unittest.TestCase):
                 time.sleep(3)
                 self.assertEqual(be.span_count(), during, 'backend got spans while down')
                 self.assertEqual(d.health()['exporter']['state'], 'backing_off')
-                self.assertEqual(d.metrics()['spanrelay_exporter_up'], 0)
+                self.assertEqual(metric_sum(d.metrics(), 'spanrelay_exporter_up'), 0)
                 be.start()
                 back_at = time.monotonic()
                 self.assertTrue(wait_for(lambda: be.span_count() > during, timeout=cap + 3),
@@ -247,8 +247,8 @@ class Outage(unittest.TestCase):
             acc = accounting(m)
             self.assertEqual(acc['received'], sent[0])
             self.assertEqual(acc['received'], acc['sum_of_terms'], acc)
-            self.assertEqual(m['spanrelay_spans_exported_total'], be.span_count())
-            self.assertEqual(m['spanrelay_spans_exported_total'], sent[0], 'spans lost')
+            self.assertEqual(metric_sum(m, 'spanrelay_spans_exported_total'), be.span_count())
+            self.assertEqual(metric_sum(m, 'spanrelay_spans_exported_total'), sent[0], 'spans lost')
             self.assertTrue(health_codes and all(c == 200 for c in health_codes))
             lines = d.log_lines()
             self.assertTrue(exporter_warnings(d))
@@ -375,7 +375,7 @@ class Drain(unittest.TestCase):
                 for i in range(100):
                     send(d, 100, seed=i)
                 m = d.metrics()
-                self.assertEqual(m['spanrelay_spans_buffered'], 10000)
+                self.assertEqual(metric_sum(m, 'spanrelay_spans_buffered'), 10000)
                 self.assertEqual(len(be.requests), 0)
                 self.assertEqual(d.stop(signal.SIGTERM, timeout=15), 0, d.log_text())
                 self.assertEqual(be.span_count(), 10000)
@@ -425,7 +425,7 @@ class Disabled(unittest.TestCase):
                 with Daemon(cfg, env=env) as d:
                     n = send(d, 20)
                     m = d.metrics()
-                    self.assertEqual(m['spanrelay_spans_export_failed_total'], n)
+                    self.assertEqual(metric_sum(m, 'spanrelay_spans_export_failed_total'), n)
                     self.assertEqual(d.health()['exporter']['state'], 'disabled')
                     time.sleep(0.3)
                     self.assertEqual(be.connection_counts()['grpc_tcp'], 0)

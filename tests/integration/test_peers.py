@@ -303,12 +303,12 @@ METRICS = """# HELP spanrelay_spans_received_total spans
 spanrelay_spans_received_total{transport="grpc"} 7
 spanrelay_spans_received_total{transport="http"} 3
 spanrelay_spans_rejected_total{reason="invalid"} 1
-spanrelay_spans_sampled_out_total 2
-spanrelay_spans_dropped_overflow_total 0
-spanrelay_spans_exported_total 5
-spanrelay_spans_export_failed_total 0
-spanrelay_spans_buffered 1
-spanrelay_spans_in_flight 1
+spanrelay_spans_sampled_out_total{destination="primary"} 2
+spanrelay_spans_dropped_overflow_total{destination="primary"} 0
+spanrelay_spans_exported_total{destination="primary"} 5
+spanrelay_spans_export_failed_total{destination="primary",reason="refused"} 0
+spanrelay_spans_buffered{destination="primary"} 1
+spanrelay_spans_in_flight{destination="primary"} 1
 spanrelay_odd{a="x\\"y",b="1"} +Inf
 """
 class H(BaseHTTPRequestHandler):
@@ -384,12 +384,19 @@ class TestHarnessHelpers(unittest.TestCase):
     def test_accounting_and_sampling_helpers(self):
         m = harness.parse_prometheus(textwrap.dedent('''\
             spanrelay_spans_received_total{transport="grpc"} 10
-            spanrelay_spans_exported_total 9
-            spanrelay_spans_in_flight 0
+            spanrelay_spans_exported_total{destination="primary"} 9
+            spanrelay_spans_in_flight{destination="primary"} 0
+            spanrelay_spans_exported_total{destination="vendor"} 2
+            spanrelay_spans_sampled_out_total{destination="vendor"} 7
             '''))
         self.assertFalse(harness.accounting_holds(m))
         m['spanrelay_spans_rejected_total{reason="invalid"}'] = 1.0
         self.assertTrue(harness.accounting_holds(m))
+        self.assertTrue(harness.accounting_holds(m, 'vendor'))
+        self.assertEqual(harness.accounting(m)['destinations']['vendor']['sum_of_terms'], 10)
+        m['spanrelay_spans_buffered{destination="vendor"}'] = 1.0
+        self.assertFalse(harness.accounting_holds(m))
+        self.assertTrue(harness.accounting_holds(m, 'primary'))
         self.assertTrue(harness.trace_id_sampled(harness.trace_id_with_low(0), 0.0001))
         self.assertFalse(harness.trace_id_sampled(harness.trace_id_with_low(0), 0.0))
         self.assertTrue(harness.trace_id_sampled(harness.trace_id_with_low(2 ** 64 - 1), 1.0))

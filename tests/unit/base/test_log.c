@@ -114,9 +114,11 @@ START_TEST(test_bytes_that_are_not_utf8_become_replacement_characters)
     json_object *doc = line(0);
     ck_assert_str_eq(str(doc, "error"), "bad \xef\xbf\xbd byte, cut \xef\xbf\xbd");
     json_object_put(doc);
-    snprintf(stats.exporter_last_error, sizeof(stats.exporter_last_error), "caf\xc3\xa9 \xff");
+    struct stats_destination dest = { .name = "primary" };
+    const struct stats_destination *dests[] = { &dest };
+    snprintf(dest.exporter.last_error, sizeof(dest.exporter.last_error), "caf\xc3\xa9 \xff");
     size_t len;
-    char *text = metrics_render_health(&len);
+    char *text = metrics_render_health(dests, 1, &len);
     json_object *health = json_tokener_parse(text);
     ck_assert_ptr_nonnull(health);
     json_object *exporter;
@@ -181,23 +183,33 @@ START_TEST(test_metrics_text_carries_every_term)
     stats.spans_received[STATS_TRANSPORT_GRPC] = 10;
     stats.spans_received[STATS_TRANSPORT_HTTP] = 5;
     stats.spans_rejected[STATS_REJECT_SPAN_ID] = 1;
-    stats.spans_sampled_out = 2;
-    stats.spans_dropped_overflow = 3;
-    stats.spans_exported = 4;
-    stats.spans_export_failed = 1;
-    stats.spans_buffered = 3;
-    stats.spans_in_flight = 1;
+    struct stats_destination primary = { .name = "primary" }, vendor = { .name = "vendor" };
+    primary.spans.sampled_out = 2;
+    primary.spans.dropped_overflow = 3;
+    primary.spans.exported = 4;
+    primary.spans.export_failed[STATS_FAIL_SHUTDOWN_IN_FLIGHT] = 1;
+    primary.spans.buffered = 3;
+    primary.spans.in_flight = 1;
+    vendor.spans.sampled_out = 13;
+    vendor.spans.exported = 1;
     stats_count_request(STATS_TRANSPORT_HTTP, 200);
     stats_count_request(STATS_TRANSPORT_HTTP, 200);
     stats_count_request(STATS_TRANSPORT_GRPC, 3);
-    ck_assert_uint_eq(stats_received_total(), stats_accounted());
+    ck_assert_uint_eq(stats_received_total(), stats_accounted(&primary));
+    ck_assert_uint_eq(stats_received_total(), stats_accounted(&vendor));
+    const struct stats_destination *dests[] = { &primary, &vendor };
     size_t len;
-    char *text = metrics_render_prometheus(&len);
+    char *text = metrics_render_prometheus(dests, 2, &len);
     ck_assert_ptr_nonnull(text);
     ck_assert_uint_eq(strlen(text), len);
     ck_assert_ptr_nonnull(strstr(text, "spanrelay_spans_received_total{transport=\"grpc\"} 10\n"));
     ck_assert_ptr_nonnull(strstr(text, "spanrelay_spans_rejected_total{reason=\"invalid_span_id\"} 1\n"));
-    ck_assert_ptr_nonnull(strstr(text, "spanrelay_spans_dropped_overflow_total 3\n"));
+    ck_assert_ptr_nonnull(strstr(text,
+        "spanrelay_spans_dropped_overflow_total{destination=\"primary\"} 3\n"));
+    ck_assert_ptr_nonnull(strstr(text,
+        "spanrelay_spans_sampled_out_total{destination=\"vendor\"} 13\n"));
+    ck_assert_ptr_nonnull(strstr(text, "spanrelay_spans_export_failed_total{destination=\"primary\","
+                                       "reason=\"shutdown_in_flight\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(text,
         "spanrelay_receiver_requests_total{transport=\"http\",code=\"200\"} 2\n"));
     ck_assert_ptr_nonnull(strstr(text,
@@ -209,13 +221,17 @@ END_TEST
 
 START_TEST(test_health_document_is_json_with_escaped_error)
 {
-    stats.exporter_state = STATS_EXPORTER_BACKING_OFF;
-    snprintf(stats.exporter_last_error, sizeof(stats.exporter_last_error),
+    struct stats_destination primary = { .name = "primary" }, vendor = { .name = "vendor" };
+    primary.exporter.state = STATS_EXPORTER_BACKING_OFF;
+    snprintf(primary.exporter.last_error, sizeof(primary.exporter.last_error),
              "connect to \"tempo\":4317 failed\n");
+    vendor.exporter.state = STATS_EXPORTER_FAILING;
     stats.spans_received[STATS_TRANSPORT_GRPC] = 7;
-    stats.spans_exported = 7;
+    primary.spans.exported = 7;
+    vendor.spans.export_failed[STATS_FAIL_TOO_LARGE] = 7;
+    const struct stats_destination *dests[] = { &primary, &vendor };
     size_t len;
-    char *text = metrics_render_health(&len);
+    char *text = metrics_render_health(dests, 2, &len);
     json_object *doc = json_tokener_parse(text);
     ck_assert_ptr_nonnull(doc);
     json_object *exporter, *spans;
@@ -226,6 +242,17 @@ START_TEST(test_health_document_is_json_with_escaped_error)
     ck_assert_int_eq(num(spans, "received"), 7);
     ck_assert_int_eq(num(spans, "exported"), 7);
     ck_assert_str_eq(str(doc, "status"), "ok");
+    json_object *list, *second, *by_reason;
+    ck_assert(json_object_object_get_ex(doc, "destinations", &list));
+    ck_assert_int_eq(json_object_array_length(list), 2);
+    second = json_object_array_get_idx(list, 1);
+    ck_assert_str_eq(str(second, "name"), "vendor");
+    ck_assert(json_object_object_get_ex(second, "exporter", &exporter));
+    ck_assert_str_eq(str(exporter, "state"), "failing");
+    ck_assert(json_object_object_get_ex(second, "spans", &spans));
+    ck_assert_int_eq(num(spans, "export_failed"), 7);
+    ck_assert(json_object_object_get_ex(second, "export_failed_by_reason", &by_reason));
+    ck_assert_int_eq(num(by_reason, "too_large"), 7);
     json_object_put(doc);
     free(text);
 }

@@ -98,7 +98,7 @@ struct fixture {
     uv_timer_t watchdog;
     int watchdog_fired;
     struct exporter e;
-    struct config cfg;
+    struct export_target cfg;
     char endpoint[160];
     struct config_kv headers[4];
     struct exporter_transport *t;
@@ -131,9 +131,12 @@ static void setup(void)
     fx.e.loop = &fx.loop;
     fx.e.want = MAX_REQS + 1;
     fx.cfg.enabled = 1;
+    fx.cfg.key = "otel";
+    fx.cfg.headers_key = "OTEL_EXPORTER_OTLP_HEADERS";
+    fx.cfg.certificate_key = "OTEL_EXPORTER_OTLP_CERTIFICATE";
     fx.cfg.endpoint = fx.endpoint;
     fx.cfg.protocol = CONFIG_PROTOCOL_GRPC;
-    fx.cfg.exporter_timeout_ms = 5000;
+    fx.cfg.timeout_ms = 5000;
     fx.cfg.retry_initial_interval_ms = 500;
     fx.cfg.retry_max_interval_ms = 5000;
 }
@@ -595,7 +598,7 @@ START_TEST(test_config_headers_arrive)
     fx.headers[1] = (struct config_kv){ "x-tenant", "team a" };
     fx.cfg.headers = fx.headers;
     fx.cfg.headers_count = 2;
-    fx.cfg.exporter_timeout_ms = 1500;
+    fx.cfg.timeout_ms = 1500;
     transport_create();
     prepare(0, 1, 0, "");
     send_and_wait(1);
@@ -692,7 +695,7 @@ END_TEST
 START_TEST(test_timeout_cancels_stream)
 {
     backend_start("hang", 1);
-    fx.cfg.exporter_timeout_ms = 300;
+    fx.cfg.timeout_ms = 300;
     transport_create();
     prepare(0, 1, 0, "");
     uint64_t start = uv_now(&fx.loop);
@@ -757,7 +760,7 @@ END_TEST
 START_TEST(test_dns_failure)
 {
     snprintf(fx.endpoint, sizeof(fx.endpoint), "http://no-such-host.invalid:4317");
-    fx.cfg.exporter_timeout_ms = 3000;
+    fx.cfg.timeout_ms = 3000;
     transport_create();
     prepare(0, 1, 0, "");
     send_and_wait(1);
@@ -1084,7 +1087,7 @@ START_TEST(test_tls_to_plaintext_backend)
     backend_start("ok", 1);
     snprintf(fx.endpoint, sizeof(fx.endpoint), "https://127.0.0.1:%d", fx.port);
     fx.cfg.insecure = 1;
-    fx.cfg.exporter_timeout_ms = 2000;
+    fx.cfg.timeout_ms = 2000;
     transport_create();
     prepare(0, 1, 0, "");
     send_and_wait(1);

@@ -235,7 +235,7 @@ static void assert_record_lacks(int n, const char *text)
 
 struct harness {
     struct exporter e;
-    struct config cfg;
+    struct export_target cfg;
     char endpoint[256];
     struct exporter_transport *t;
 };
@@ -267,9 +267,12 @@ static void harness_init(struct harness *h, const char *scheme, const char *path
     snprintf(h->endpoint, sizeof(h->endpoint), "%s://127.0.0.1:%d%s", scheme, backend.port,
              path);
     h->cfg.enabled = 1;
+    h->cfg.key = "otel";
+    h->cfg.headers_key = "OTEL_EXPORTER_OTLP_HEADERS";
+    h->cfg.certificate_key = "OTEL_EXPORTER_OTLP_CERTIFICATE";
     h->cfg.endpoint = h->endpoint;
     h->cfg.protocol = CONFIG_PROTOCOL_HTTP_PROTOBUF;
-    h->cfg.exporter_timeout_ms = 5000;
+    h->cfg.timeout_ms = 5000;
     h->cfg.retry_max_interval_ms = 5000;
     for (int i = 0; i < MAX_DONE; i++)
         requests[i] = (struct exporter_request){ body, sizeof(body), "", NULL };
@@ -490,7 +493,7 @@ START_TEST(test_timeout_retries)
     struct harness h;
     backend_start("hang", 0);
     harness_init(&h, "http", "");
-    h.cfg.exporter_timeout_ms = 500;
+    h.cfg.timeout_ms = 500;
     harness_open(&h);
     send_request(&h, &requests[0]);
     run_until_done(&h, 1, 5000);
@@ -827,14 +830,17 @@ START_TEST(test_create_errors)
     struct config_kv bad[] = { { "x-key", "s3cret\r\nX-Injected: 1" } };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct exporter e;
-        struct config cfg;
+        struct export_target cfg;
         char err[256];
         memset(&e, 0, sizeof(e));
         memset(&cfg, 0, sizeof(cfg));
         ck_assert_int_eq(uv_loop_init(&e.loop), 0);
+        cfg.key = "otel";
+        cfg.headers_key = "OTEL_EXPORTER_OTLP_HEADERS";
+        cfg.certificate_key = "OTEL_EXPORTER_OTLP_CERTIFICATE";
         cfg.endpoint = (char *)cases[i].endpoint;
         cfg.certificate = (char *)cases[i].cert;
-        cfg.exporter_timeout_ms = 1000;
+        cfg.timeout_ms = 1000;
         if (cases[i].bad_header) {
             cfg.headers = bad;
             cfg.headers_count = 1;

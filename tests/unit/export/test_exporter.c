@@ -1,0 +1,375 @@
+/* test_exporter.c — exporter.c's export policy against a fake transport
+ * (fake_transport.h), with no sockets: success, retry with backoff, RetryInfo /
+ * Retry-After, giving up past maxElapsedTime, non-retryable answers, partial success,
+ * the state /health shows (ready, failing, backing_off) and exporter_up, the in-flight
+ * bound, and the drain: retrying to the deadline, then shutdown vs shutdown_in_flight. */
+#include "unit.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "export/exporter.h"
+#include "fake_transport.h"
+
+#define MAX_DONE 64
+
+struct done_rec {
+    uint32_t spans, exported, failed;
+    enum stats_fail_reason reason;
+    uint64_t at_ms;
+};
+
+static uv_loop_t loop;
+static uv_timer_t tick;
+static struct export_target target;
+static struct stats_lane_exporter st;
+static struct done_rec done[MAX_DONE];
+static int done_count;
+static int ready_calls;
+static FILE *log_out;
+
+static void on_done(void *arg, const struct exporter_batch *b, uint32_t exported, uint32_t failed,
+                    enum stats_fail_reason reason)
+{
+    (void)arg;
+    if (done_count < MAX_DONE)
+        done[done_count++] = (struct done_rec){ b->spans, exported, failed, reason, uv_now(&loop) };
+}
+
+static void on_ready(void *arg)
+{
+    (void)arg;
+    ready_calls++;
+}
+
+static void setup(void)
+{
+    log_out = fake_loop_init(&loop, &tick);
+    memset(&st, 0, sizeof(st));
+    memset(done, 0, sizeof(done));
+    done_count = 0;
+    ready_calls = 0;
+    target = (struct export_target){
+        .name = "primary", .key = "otel", .enabled = 1, .endpoint = "http://fake:1",
+        .timeout_ms = 1000, .retry_initial_interval_ms = 20, .retry_max_interval_ms = 80,
+        .retry_max_elapsed_ms = 5000, .max_batch_bytes = 1 << 20, .max_batch_spans = 100,
+        .batch_timeout_ms = 10, .buffer_max_bytes = 1 << 20, .sampling_ratio = 1.0,
+    };
+}
+
+static void teardown(void)
+{
+    fake_loop_close(&loop, log_out);
+}
+
+static struct exporter *new_exporter(void)
+{
+    char err[256];
+    struct exporter *e = exporter_new(&loop, &target, &fake_ops, &st, on_done, NULL, err,
+                                      sizeof(err));
+    ck_assert_msg(e != NULL, "%s", err);
+    exporter_set_ready_cb(e, on_ready, NULL);
+    return e;
+}
+
+static void send_batch(struct exporter *e, uint32_t spans)
+{
+    struct exporter_batch *b = calloc(1, sizeof(*b));
+    b->len = 16;
+    b->data = malloc(b->len);
+    memset(b->data, (int)spans, b->len);
+    b->spans = spans;
+    exporter_send(e, b);
+}
+
+static int done_at_least(void *arg)
+{
+    return done_count >= *(int *)arg;
+}
+
+static void run_until_done(int n, uint64_t timeout_ms)
+{
+    ck_assert_msg(fake_run_until(&loop, done_at_least, &n, timeout_ms),
+                  "%d of %d batches done", done_count, n);
+}
+
+static void free_exporter(struct exporter *e)
+{
+    exporter_free(e);
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+START_TEST(test_success_is_exported_and_ready)
+{
+    struct exporter *e = new_exporter();
+    ck_assert_int_eq(st.state, STATS_EXPORTER_CONNECTING);
+    ck_assert_int_eq(st.up, 0);
+    send_batch(e, 7);
+    run_until_done(1, 2000);
+    ck_assert_uint_eq(done[0].exported, 7);
+    ck_assert_uint_eq(done[0].failed, 0);
+    ck_assert_int_eq(st.state, STATS_EXPORTER_READY);
+    ck_assert_int_eq(st.up, 1);
+    ck_assert_uint_eq(st.requests, 1);
+    ck_assert_uint_eq(st.retries, 0);
+    ck_assert_int_ge(ready_calls, 1);
+    free_exporter(e);
+}
+END_TEST
+
+START_TEST(test_retryable_answer_is_retried_with_backoff)
+{
+    fake_script((struct fake_answer){ EXPORTER_RETRY, 1, 0, 0, 0, "UNAVAILABLE" });
+    fake_script((struct fake_answer){ EXPORTER_RETRY, 1, 0, 0, 0, "UNAVAILABLE" });
+    fake_script((struct fake_answer){ EXPORTER_OK, 1, 0, 0, 0, NULL });
+    struct exporter *e = new_exporter();
+    send_batch(e, 3);
+    run_until_done(1, 3000);
+    ck_assert_uint_eq(done[0].exported, 3);
+    ck_assert_int_eq(fake.sent_count, 3);
+    ck_assert_uint_eq(st.requests, 3);
+    ck_assert_uint_eq(st.retries, 2);
+    /* The same bytes every attempt; waits within the full-jitter ceilings (20, 40 ms). */
+    ck_assert_int_eq(memcmp(fake.sent[0].body, fake.sent[2].body, fake.sent[0].len), 0);
+    ck_assert_uint_le(fake.sent[1].at_ms - fake.sent[0].at_ms, 20 + 15);
+    ck_assert_uint_le(fake.sent[2].at_ms - fake.sent[1].at_ms, 40 + 15);
+    ck_assert_int_eq(st.state, STATS_EXPORTER_READY);
+    free_exporter(e);
+}
+END_TEST
+
+START_TEST(test_retry_info_and_retry_after_are_honoured)
+{
+    fake_script((struct fake_answer){ EXPORTER_RETRY, 1, 0, 0, 300, "RESOURCE_EXHAUSTED" });
+    fake_script((struct fake_answer){ EXPORTER_OK, 1, 0, 0, 0, NULL });
+    struct exporter *e = new_exporter();
+    send_batch(e, 2);
+    run_until_done(1, 3000);
+    ck_assert_int_eq(fake.sent_count, 2);
+    /* Not the 20 ms backoff: the backend's 300 ms. */
+    ck_assert_uint_ge(fake.sent[1].at_ms - fake.sent[0].at_ms, 300);
+    ck_assert_uint_eq(done[0].exported, 2);
+    free_exporter(e);
+}
+END_TEST
+
+START_TEST(test_gives_up_past_max_elapsed_time)
+{
+    target.retry_max_elapsed_ms = 150;
+    fake_script((struct fake_answer){ EXPORTER_RETRY, 1, 0, 0, 0, "UNAVAILABLE" });
+    struct exporter *e = new_exporter();
+    send_batch(e, 4);
+    run_until_done(1, 3000);
+    ck_assert_uint_eq(done[0].exported, 0);
+    ck_assert_uint_eq(done[0].failed, 4);
+    ck_assert_int_eq(done[0].reason, STATS_FAIL_RETRIES_EXHAUSTED);
+    ck_assert_int_ge(fake.sent_count, 2);
+    ck_assert_int_eq(st.state, STATS_EXPORTER_FAILING);
+    ck_assert_int_eq(st.up, 0);
+    ck_assert_str_eq(st.last_error, "UNAVAILABLE");
+    free_exporter(e);
+}
+END_TEST
+
+/* A Retry-After beyond the budget gives up at once rather than waiting. */
+START_TEST(test_huge_retry_after_gives_up_at_once)
+{
+    fake_script((struct fake_answer){ EXPORTER_RETRY, 1, 0, 0, 3600000, "HTTP 429" });
+    struct exporter *e = new_exporter();
+    send_batch(e, 1);
+    run_until_done(1, 1000);
+    ck_assert_int_eq(done[0].reason, STATS_FAIL_RETRIES_EXHAUSTED);
+    ck_assert_int_eq(fake.sent_count, 1);
+    free_exporter(e);
+}
+END_TEST
+
+START_TEST(test_not_retryable_is_refused_at_once)
+{
+    fake_script((struct fake_answer){ EXPORTER_FAIL, 1, 0, 0, 0, "HTTP 400: bad" });
+    struct exporter *e = new_exporter();
+    send_batch(e, 5);
+    run_until_done(1, 1000);
+    ck_assert_uint_eq(done[0].failed, 5);
+    ck_assert_int_eq(done[0].reason, STATS_FAIL_REFUSED);
+    ck_assert_int_eq(fake.sent_count, 1);
+    ck_assert_str_eq(st.last_error, "HTTP 400: bad");
+    free_exporter(e);
+}
+END_TEST
+
+START_TEST(test_partial_success_counts_rejected)
+{
+    fake_script((struct fake_answer){ EXPORTER_OK, 1, 0, 2, 0, "2 spans too old" });
+    fake_script((struct fake_answer){ EXPORTER_OK, 1, 0, 99, 0, "more than sent" });
+    struct exporter *e = new_exporter();
+    send_batch(e, 5);
+    send_batch(e, 3);
+    run_until_done(2, 1000);
+    ck_assert_uint_eq(done[0].exported, 3);
+    ck_assert_uint_eq(done[0].failed, 2);
+    ck_assert_int_eq(done[0].reason, STATS_FAIL_BACKEND_REJECTED);
+    ck_assert_uint_eq(done[1].exported, 0);
+    ck_assert_uint_eq(done[1].failed, 3);
+    ck_assert_uint_eq(st.backend_rejected, 5);
+    free_exporter(e);
+}
+END_TEST
+
+START_TEST(test_state_follows_what_the_backend_does)
+{
+    struct exporter *e = new_exporter();
+    /* No connection at all: backing off. */
+    fake_script((struct fake_answer){ EXPORTER_RETRY, 0, 0, 0, 0, "connection refused" });
+    /* Connected but unanswered within the deadline (a black hole): failing. */
+    fake_script((struct fake_answer){ EXPORTER_RETRY, 0, 1, 0, 0, "deadline exceeded" });
+    /* Answered, but UNAVAILABLE: failing. */
+    fake_script((struct fake_answer){ EXPORTER_RETRY, 1, 0, 0, 0, "UNAVAILABLE" });
+    fake_script((struct fake_answer){ EXPORTER_OK, 1, 0, 0, 0, NULL });
+    send_batch(e, 1);
+    int n = 1;
+    ck_assert(fake_run_until(&loop, fake_answered_at_least, &n, 1000));
+    ck_assert_int_eq(st.state, STATS_EXPORTER_BACKING_OFF);
+    ck_assert_int_eq(st.up, 0);
+    ck_assert_str_eq(st.last_error, "connection refused");
+    n = 2;
+    ck_assert(fake_run_until(&loop, fake_answered_at_least, &n, 1000));
+    ck_assert_int_eq(st.state, STATS_EXPORTER_FAILING);
+    ck_assert_str_eq(st.last_error, "deadline exceeded");
+    n = 3;
+    ck_assert(fake_run_until(&loop, fake_answered_at_least, &n, 1000));
+    ck_assert_int_eq(st.state, STATS_EXPORTER_FAILING);
+    /* A new connection proves nothing while exports keep failing. */
+    exporter_transport_state(e, 1, NULL);
+    ck_assert_int_eq(st.state, STATS_EXPORTER_FAILING);
+    ck_assert_int_eq(st.up, 0);
+    exporter_transport_state(e, 0, "connection reset");
+    ck_assert_int_eq(st.state, STATS_EXPORTER_FAILING);
+    ck_assert_str_eq(st.last_error, "connection reset");
+    run_until_done(1, 3000);
+    ck_assert_int_eq(st.state, STATS_EXPORTER_READY);
+    ck_assert_int_eq(st.up, 1);
+    ck_assert_uint_eq(done[0].exported, 1);
+    /* Connection lost after success: backing off, and connected again: ready. */
+    exporter_transport_state(e, 0, "connection reset");
+    ck_assert_int_eq(st.state, STATS_EXPORTER_BACKING_OFF);
+    exporter_transport_state(e, 1, NULL);
+    ck_assert_int_eq(st.state, STATS_EXPORTER_READY);
+    free_exporter(e);
+}
+END_TEST
+
+START_TEST(test_in_flight_is_bounded_by_capacity)
+{
+    fake.capacity = 2;
+    fake_script((struct fake_answer){ .outcome = FAKE_HOLD });
+    struct exporter *e = new_exporter();
+    ck_assert_int_eq(exporter_can_send(e), 1);
+    send_batch(e, 1);
+    ck_assert_int_eq(exporter_can_send(e), 1);
+    send_batch(e, 1);
+    ck_assert_int_eq(exporter_can_send(e), 0);
+    ck_assert_int_eq(fake.held_count, 2);
+    free_exporter(e);
+    ck_assert_int_eq(done_count, 2);
+    ck_assert_int_eq(done[0].reason, STATS_FAIL_SHUTDOWN_IN_FLIGHT);
+}
+END_TEST
+
+/* The drain keeps retrying until its deadline, even past maxElapsedTime and with
+ * backoff waits longer than what is left. */
+START_TEST(test_drain_retries_until_the_deadline)
+{
+    target.retry_max_elapsed_ms = 50;
+    target.retry_initial_interval_ms = 400;
+    target.retry_max_interval_ms = 400;
+    fake_script((struct fake_answer){ EXPORTER_RETRY, 1, 0, 0, 0, "UNAVAILABLE" });
+    struct exporter *e = new_exporter();
+    uint64_t t0 = uv_now(&loop);
+    exporter_shutdown(e, t0 + 600);
+    send_batch(e, 6);
+    int n = 1;
+    ck_assert(!fake_run_until(&loop, done_at_least, &n, 550));
+    ck_assert_int_ge(fake.sent_count, 2);
+    run_until_done(1, 1000);
+    ck_assert_int_eq(done[0].reason, STATS_FAIL_SHUTDOWN);
+    ck_assert_uint_ge(done[0].at_ms - t0, 600);
+    free_exporter(e);
+}
+END_TEST
+
+START_TEST(test_free_counts_in_flight_apart_from_waiting)
+{
+    fake.capacity = 1;
+    fake_script((struct fake_answer){ .outcome = FAKE_HOLD });
+    struct exporter *e = new_exporter();
+    send_batch(e, 2);   /* in flight, never answered */
+    send_batch(e, 3);   /* waiting for capacity */
+    free_exporter(e);
+    ck_assert_int_eq(done_count, 2);
+    uint32_t in_flight = 0, waiting = 0;
+    for (int i = 0; i < done_count; i++) {
+        if (done[i].reason == STATS_FAIL_SHUTDOWN_IN_FLIGHT)
+            in_flight += done[i].failed;
+        else if (done[i].reason == STATS_FAIL_SHUTDOWN)
+            waiting += done[i].failed;
+    }
+    ck_assert_uint_eq(in_flight, 2);
+    ck_assert_uint_eq(waiting, 3);
+}
+END_TEST
+
+START_TEST(test_create_error_is_returned)
+{
+    fake.create_fails = 1;
+    char err[256];
+    ck_assert_ptr_null(exporter_new(&loop, &target, &fake_ops, &st, on_done, NULL, err,
+                                    sizeof(err)));
+    ck_assert_str_eq(err, "otel.endpoint: fake refuses");
+}
+END_TEST
+
+START_TEST(test_compression_sends_gzip_once_for_every_attempt)
+{
+    target.compression = CONFIG_COMPRESSION_GZIP;
+    fake_script((struct fake_answer){ EXPORTER_RETRY, 1, 0, 0, 0, "UNAVAILABLE" });
+    fake_script((struct fake_answer){ EXPORTER_OK, 1, 0, 0, 0, NULL });
+    struct exporter *e = new_exporter();
+    send_batch(e, 9);
+    run_until_done(1, 2000);
+    ck_assert_int_eq(fake.sent_count, 2);
+    ck_assert_uint_eq(fake.sent[0].len, fake.sent[1].len);
+    ck_assert_uint_eq(fake.sent[0].body[0], 0x1f);
+    ck_assert_uint_eq(fake.sent[0].body[1], 0x8b);
+    free_exporter(e);
+}
+END_TEST
+
+static Suite *exporter_suite(void)
+{
+    Suite *s = suite_create("exporter");
+    TCase *tc = tcase_create("policy");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_success_is_exported_and_ready);
+    tcase_add_test(tc, test_retryable_answer_is_retried_with_backoff);
+    tcase_add_test(tc, test_retry_info_and_retry_after_are_honoured);
+    tcase_add_test(tc, test_gives_up_past_max_elapsed_time);
+    tcase_add_test(tc, test_huge_retry_after_gives_up_at_once);
+    tcase_add_test(tc, test_not_retryable_is_refused_at_once);
+    tcase_add_test(tc, test_partial_success_counts_rejected);
+    tcase_add_test(tc, test_state_follows_what_the_backend_does);
+    tcase_add_test(tc, test_in_flight_is_bounded_by_capacity);
+    tcase_add_test(tc, test_drain_retries_until_the_deadline);
+    tcase_add_test(tc, test_free_counts_in_flight_apart_from_waiting);
+    tcase_add_test(tc, test_create_error_is_returned);
+    tcase_add_test(tc, test_compression_sends_gzip_once_for_every_attempt);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return unit_run(exporter_suite());
+}

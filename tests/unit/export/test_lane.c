@@ -1,0 +1,273 @@
+/* test_lane.c — lane.c against a fake transport (fake_transport.h): every pushed span
+ * ends in exactly one term of the lane's accounting equation (exported, dropped_overflow,
+ * export_failed by reason, buffered, in_flight), a full ring drops only there, a
+ * disabled lane does no I/O, and the drain: a healthy backend gets everything, a black
+ * hole is retried to the deadline and what is left is counted shutdown (never sent) or
+ * shutdown_in_flight (sent, unanswered). */
+#include "unit.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "export/lane.h"
+#include "fake_transport.h"
+
+static uv_loop_t loop;
+static uv_timer_t tick;
+static struct export_target target;
+static FILE *log_out;
+static uint64_t pushed;          /* spans given to the lane: the equation's left side */
+static int drained;
+
+static void setup(void)
+{
+    log_out = fake_loop_init(&loop, &tick);
+    pushed = 0;
+    drained = 0;
+    target = (struct export_target){
+        .name = "vendor", .key = "destinations[1]", .enabled = 1, .endpoint = "http://fake:1",
+        .timeout_ms = 1000, .retry_initial_interval_ms = 20, .retry_max_interval_ms = 50,
+        .retry_max_elapsed_ms = 5000, .max_batch_bytes = 4096, .max_batch_spans = 10,
+        .batch_timeout_ms = 10, .buffer_max_bytes = 64 * 1024, .sampling_ratio = 1.0,
+    };
+}
+
+static void teardown(void)
+{
+    fake_loop_close(&loop, log_out);
+}
+
+/* An ExportTraceServiceRequest with one resource, one scope and spans spans, each
+ * with a trace id, a span id and a name; returns its length. */
+static size_t make_record(uint8_t *buf, uint32_t spans, uint8_t seed)
+{
+    uint8_t span[2 + 16 + 2 + 8 + 2 + 4];
+    size_t n = 0;
+    span[n++] = 0x0a;
+    span[n++] = 16;
+    for (int i = 0; i < 16; i++)
+        span[n++] = (uint8_t)(seed + i + 1);
+    span[n++] = 0x12;
+    span[n++] = 8;
+    for (int i = 0; i < 8; i++)
+        span[n++] = (uint8_t)(seed + i + 1);
+    span[n++] = 0x2a;
+    span[n++] = 4;
+    memcpy(span + n, "work", 4);
+    n += 4;
+    size_t scope_len = spans * (2 + n);
+    size_t rs_len = 3 + scope_len;   /* tag + 2-byte length + scope */
+    size_t len = 0;
+    buf[len++] = 0x0a;               /* resource_spans */
+    buf[len++] = (uint8_t)(0x80 | (rs_len & 0x7f));
+    buf[len++] = (uint8_t)(rs_len >> 7);
+    buf[len++] = 0x12;               /* scope_spans */
+    buf[len++] = (uint8_t)(0x80 | (scope_len & 0x7f));
+    buf[len++] = (uint8_t)(scope_len >> 7);
+    for (uint32_t s = 0; s < spans; s++) {
+        buf[len++] = 0x12;           /* spans */
+        buf[len++] = (uint8_t)n;
+        memcpy(buf + len, span, n);
+        len += n;
+    }
+    return len;
+}
+
+static enum lane_push_result push(struct lane *l, uint32_t spans)
+{
+    uint8_t buf[4096];
+    size_t len = make_record(buf, spans, (uint8_t)pushed);
+    pushed += spans;
+    return lane_push(l, buf, len, spans);
+}
+
+static struct lane *new_lane(void)
+{
+    char err[256];
+    struct lane *l = lane_new(&loop, &target, &fake_ops, err, sizeof(err));
+    ck_assert_msg(l != NULL, "%s", err);
+    return l;
+}
+
+static uint64_t failed(const struct lane *l, enum stats_fail_reason r)
+{
+    return lane_stats(l)->spans.export_failed[r];
+}
+
+/* The lane's side of the equation, without the receive-side terms (none here). */
+static void assert_books_balance(const struct lane *l)
+{
+    const struct stats_lane_spans *s = &lane_stats(l)->spans;
+    uint64_t right = s->sampled_out + s->dropped_overflow + s->exported +
+                     stats_export_failed_total(s) + s->buffered + s->in_flight;
+    ck_assert_uint_eq(right, pushed);
+}
+
+static int settled(void *arg)
+{
+    const struct stats_lane_spans *s = &lane_stats(arg)->spans;
+    return s->buffered == 0 && s->in_flight == 0;
+}
+
+static void on_drained(void *arg)
+{
+    (void)arg;
+    drained++;
+}
+
+static int is_drained(void *arg)
+{
+    (void)arg;
+    return drained > 0;
+}
+
+START_TEST(test_pushed_spans_are_exported_in_batches)
+{
+    struct lane *l = new_lane();
+    for (int i = 0; i < 7; i++)
+        ck_assert_int_eq(push(l, 3), LANE_PUSHED);
+    ck_assert(fake_run_until(&loop, settled, l, 2000));
+    const struct stats_destination *st = lane_stats(l);
+    ck_assert_str_eq(st->name, "vendor");
+    ck_assert_uint_eq(st->spans.exported, 21);
+    ck_assert_uint_eq(st->spans.buffer_bytes, 0);
+    ck_assert_uint_gt(st->spans.buffer_capacity_bytes, 0);
+    /* maxBatchSpans 10 of 3-span records: batches of at most three records. */
+    ck_assert_int_ge(fake.sent_count, 3);
+    ck_assert_int_eq(st->exporter.state, STATS_EXPORTER_READY);
+    lane_count_sampled_out(l, 5);
+    pushed += 5;
+    assert_books_balance(l);
+    lane_free(l);
+}
+END_TEST
+
+START_TEST(test_full_ring_drops_only_here_and_counts)
+{
+    target.buffer_max_bytes = 1024;
+    fake.capacity = 1;
+    fake_script((struct fake_answer){ .outcome = FAKE_HOLD });
+    struct lane *l = new_lane();
+    int overflow = 0;
+    for (int i = 0; i < 40; i++)
+        overflow += push(l, 2) == LANE_OVERFLOW;
+    ck_assert_int_gt(overflow, 0);
+    const struct stats_lane_spans *s = &lane_stats(l)->spans;
+    ck_assert_uint_eq(s->dropped_overflow, (uint64_t)overflow * 2);
+    ck_assert_uint_gt(s->buffered, 0);
+    ck_assert_uint_le(s->buffer_bytes, 1024);
+    assert_books_balance(l);
+    lane_free(l);
+    /* Freed with spans held: they are counted, not lost. */
+}
+END_TEST
+
+START_TEST(test_disabled_lane_counts_without_io)
+{
+    target.enabled = 0;
+    struct lane *l = new_lane();
+    ck_assert_int_eq(push(l, 4), LANE_NOT_EXPORTED);
+    ck_assert_uint_eq(failed(l, STATS_FAIL_DISABLED), 4);
+    ck_assert_int_eq(lane_stats(l)->exporter.state, STATS_EXPORTER_DISABLED);
+    ck_assert_uint_eq(lane_stats(l)->spans.buffer_capacity_bytes, 0);
+    ck_assert_int_eq(fake.sent_count, 0);
+    assert_books_balance(l);
+    lane_drain(l, 1000, on_drained, NULL);
+    ck_assert_int_eq(drained, 1);
+    lane_free(l);
+}
+END_TEST
+
+START_TEST(test_drain_delivers_everything_to_a_healthy_backend)
+{
+    target.batch_timeout_ms = 60000;   /* only the drain sends the partial batch */
+    struct lane *l = new_lane();
+    push(l, 3);
+    lane_drain(l, 5000, on_drained, NULL);
+    ck_assert(fake_run_until(&loop, is_drained, NULL, 3000));
+    ck_assert_uint_eq(lane_stats(l)->spans.exported, 3);
+    ck_assert_int_eq(push(l, 2), LANE_NOT_EXPORTED);
+    ck_assert_uint_eq(failed(l, STATS_FAIL_SHUTDOWN), 2);
+    assert_books_balance(l);
+    lane_free(l);
+}
+END_TEST
+
+/* A black hole: the first batch is sent and never answered, the rest wait; at the
+ * deadline the first is shutdown_in_flight, the rest shutdown. */
+START_TEST(test_drain_timeout_tells_in_flight_from_never_sent)
+{
+    fake.capacity = 1;
+    target.max_batch_spans = 2;
+    fake_script((struct fake_answer){ .outcome = FAKE_HOLD });
+    struct lane *l = new_lane();
+    push(l, 2);
+    push(l, 2);
+    push(l, 2);
+    uint64_t t0 = uv_now(&loop);
+    lane_drain(l, 200, on_drained, NULL);
+    ck_assert(fake_run_until(&loop, is_drained, NULL, 3000));
+    ck_assert_uint_ge(uv_now(&loop) - t0, 200);
+    ck_assert_uint_eq(failed(l, STATS_FAIL_SHUTDOWN_IN_FLIGHT), 2);
+    ck_assert_uint_eq(failed(l, STATS_FAIL_SHUTDOWN), 4);
+    ck_assert_uint_eq(lane_stats(l)->spans.in_flight, 0);
+    ck_assert_uint_eq(lane_stats(l)->spans.buffered, 0);
+    assert_books_balance(l);
+    lane_free(l);
+}
+END_TEST
+
+/* A backend answering UNAVAILABLE to everything during the drain: retried until the
+ * deadline, not until retry.maxElapsedTime (shorter here) runs out. */
+START_TEST(test_drain_retries_a_failing_backend_to_the_deadline)
+{
+    target.retry_max_elapsed_ms = 30;
+    fake_script((struct fake_answer){ EXPORTER_RETRY, 1, 0, 0, 0, "UNAVAILABLE" });
+    struct lane *l = new_lane();
+    push(l, 5);
+    uint64_t t0 = uv_now(&loop);
+    lane_drain(l, 400, on_drained, NULL);
+    ck_assert(fake_run_until(&loop, is_drained, NULL, 3000));
+    ck_assert_uint_ge(uv_now(&loop) - t0, 400);
+    ck_assert_int_ge(fake.sent_count, 5);
+    ck_assert_int_eq(lane_stats(l)->exporter.state, STATS_EXPORTER_FAILING);
+    ck_assert_int_eq(lane_stats(l)->exporter.up, 0);
+    ck_assert_uint_eq(failed(l, STATS_FAIL_SHUTDOWN) + failed(l, STATS_FAIL_SHUTDOWN_IN_FLIGHT),
+                      5);
+    ck_assert_uint_eq(failed(l, STATS_FAIL_RETRIES_EXHAUSTED), 0);
+    assert_books_balance(l);
+    lane_free(l);
+}
+END_TEST
+
+START_TEST(test_bad_target_is_an_error_naming_the_key)
+{
+    fake.create_fails = 1;
+    char err[256];
+    ck_assert_ptr_null(lane_new(&loop, &target, &fake_ops, err, sizeof(err)));
+    ck_assert_str_eq(err, "destinations[1].endpoint: fake refuses");
+}
+END_TEST
+
+static Suite *lane_suite(void)
+{
+    Suite *s = suite_create("lane");
+    TCase *tc = tcase_create("lane");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_pushed_spans_are_exported_in_batches);
+    tcase_add_test(tc, test_full_ring_drops_only_here_and_counts);
+    tcase_add_test(tc, test_disabled_lane_counts_without_io);
+    tcase_add_test(tc, test_drain_delivers_everything_to_a_healthy_backend);
+    tcase_add_test(tc, test_drain_timeout_tells_in_flight_from_never_sent);
+    tcase_add_test(tc, test_drain_retries_a_failing_backend_to_the_deadline);
+    tcase_add_test(tc, test_bad_target_is_an_error_naming_the_key);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return unit_run(lane_suite());
+}
