@@ -49,6 +49,7 @@ struct fake_transport {
     int answered;               /* answers delivered from the script */
     int destroyed;
     const struct export_target *target;
+    void (*after_answer)(void); /* called after each scripted answer was handled */
 };
 
 /* The one fake a suite uses; reset by fake_reset(). */
@@ -58,7 +59,11 @@ struct fake_pending {
     uv_timer_t timer;
     struct exporter_request *req;
     struct fake_answer answer;
+    struct fake_pending *next;
 };
+
+/* Answers scheduled but not yet delivered: destroy() answers them itself. */
+static struct fake_pending *fake_pending_head;
 
 static void fake_reset(void)
 {
@@ -90,16 +95,27 @@ static void fake_pending_closed(uv_handle_t *h)
     free(h->data);
 }
 
+static void fake_pending_unlink(struct fake_pending *p)
+{
+    struct fake_pending **pp = &fake_pending_head;
+    while (*pp && *pp != p)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = p->next;
+    uv_close((uv_handle_t *)&p->timer, fake_pending_closed);
+}
+
 static void fake_on_answer(uv_timer_t *t)
 {
     struct fake_pending *p = t->data;
     struct exporter_result res;
     fake_result(&p->answer, &res);
-    uv_close((uv_handle_t *)&p->timer, fake_pending_closed);
-    if (!fake.destroyed) {
-        fake.answered++;
-        exporter_transport_done(fake.e, p->req, &res);
-    }
+    struct exporter_request *req = p->req;
+    fake_pending_unlink(p);
+    fake.answered++;
+    exporter_transport_done(fake.e, req, &res);
+    if (fake.after_answer)
+        fake.after_answer();
 }
 
 static struct exporter_transport *fake_create(uv_loop_t *loop, const struct export_target *target,
@@ -146,6 +162,8 @@ static int fake_send(struct exporter_transport *t, struct exporter_request *req)
     uv_timer_init(fake.loop, &p->timer);
     p->timer.data = p;
     uv_timer_start(&p->timer, fake_on_answer, 0, 0);
+    p->next = fake_pending_head;
+    fake_pending_head = p;
     return 0;
 }
 
@@ -161,6 +179,12 @@ static void fake_destroy(struct exporter_transport *t)
     fake.held_count = 0;
     for (int i = 0; i < n; i++)
         exporter_transport_done(fake.e, fake.held[i], &res);
+    while (fake_pending_head) {
+        struct fake_pending *p = fake_pending_head;
+        struct exporter_request *req = p->req;
+        fake_pending_unlink(p);
+        exporter_transport_done(fake.e, req, &res);
+    }
     fake.destroyed = 1;
 }
 

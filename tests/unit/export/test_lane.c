@@ -233,8 +233,12 @@ START_TEST(test_drain_retries_a_failing_backend_to_the_deadline)
     ck_assert_int_ge(fake.sent_count, 5);
     ck_assert_int_eq(lane_stats(l)->exporter.state, STATS_EXPORTER_FAILING);
     ck_assert_int_eq(lane_stats(l)->exporter.up, 0);
-    ck_assert_uint_eq(failed(l, STATS_FAIL_SHUTDOWN) + failed(l, STATS_FAIL_SHUTDOWN_IN_FLIGHT),
-                      5);
+    const struct stats_lane_spans *s = &lane_stats(l)->spans;
+    ck_assert_msg(failed(l, STATS_FAIL_SHUTDOWN) + failed(l, STATS_FAIL_SHUTDOWN_IN_FLIGHT) == 5,
+                  "exported %llu buffered %llu in_flight %llu failed %llu, sent %d",
+                  (unsigned long long)s->exported, (unsigned long long)s->buffered,
+                  (unsigned long long)s->in_flight,
+                  (unsigned long long)stats_export_failed_total(s), fake.sent_count);
     ck_assert_uint_eq(failed(l, STATS_FAIL_RETRIES_EXHAUSTED), 0);
     assert_books_balance(l);
     lane_free(l);
