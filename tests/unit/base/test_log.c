@@ -438,7 +438,7 @@ END_TEST
 START_TEST(test_metrics_counts_dropped_log_lines)
 {
     size_t len;
-    char *text = metrics_render_prometheus(&len);
+    char *text = metrics_render_prometheus(NULL, 0, &len);
     char want[96];
     snprintf(want, sizeof(want), "\nspanrelay_log_lines_dropped_total %llu\n",
              (unsigned long long)log_lines_dropped());
