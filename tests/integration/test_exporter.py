@@ -77,8 +77,9 @@ class BackendAnswers(unittest.TestCase):
                 self.assertEqual(metric_sum(m, 'spanrelay_spans_exported_total'), n - 3)
                 self.assertEqual(metric_sum(m, 'spanrelay_spans_export_failed_total'), 3)
                 self.assertEqual(metric_sum(m, 'spanrelay_exporter_backend_rejected_spans_total'), 3)
-                self.assertTrue(any('three spans too old' in str(l.get('error'))
-                                    for l in exporter_warnings(d)))
+                # Log lines are written by their own thread: wait for it, bounded.
+                self.assertTrue(wait_for(lambda: any('three spans too old' in str(l.get('error'))
+                                                     for l in exporter_warnings(d)), timeout=5))
                 self.check_accounting(d)
 
     def retried_then_delivered(self, protocol, first, min_gap=0.0):
