@@ -113,16 +113,16 @@ $(BUILD)/bench/loadgen: bench/loadgen.c $(BUILD)/libspanrelay.a
 bench: deps all $(BUILD)/bench/loadgen
 	@/usr/bin/python3 bench/run.py
 
-# libFuzzer targets (clang): the wire walk, OTLP/JSON, the YAML configuration.
-# FUZZ_SECONDS each; crashes land in build/fuzz/.
+# libFuzzer targets (clang): the wire walk, OTLP/JSON, the YAML configuration, spool
+# recovery. FUZZ_SECONDS each; crashes land in build/fuzz/.
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := daemon/pipeline/otlp.c daemon/base/utf8.c daemon/base/codec.c daemon/pipeline/sampler.c \
              daemon/pipeline/tracestate.c \
-             daemon/receive/otlp_json.c daemon/base/config.c \
+             daemon/receive/otlp_json.c daemon/base/config.c daemon/export/spool.c daemon/base/log.c \
              $(GEN_C)
 fuzz: deps gen
 	@mkdir -p build/fuzz
-	@for t in otlp json config; do \
+	@for t in otlp json config spool; do \
 	    echo "  FUZZ    $$t ($(FUZZ_SECONDS)s)"; \
 	    clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	        -I$(GEN_DIR) -Idaemon -I. $(PKG_CFLAGS) tests/fuzz/fuzz_$$t.c $(FUZZ_SRCS) \

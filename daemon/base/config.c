@@ -56,7 +56,9 @@ enum kind {
     K_SAMPLER_RULE, /* enum config_sampler_rule */
     K_RESOLVER,    /* enum config_resolver: static | dns */
     K_HOSTNAME,    /* char *: a DNS name */
-    K_HOSTPORT_LIST /* struct config_list: a non-empty list of host:port */
+    K_HOSTPORT_LIST, /* struct config_list: a non-empty list of host:port */
+    K_DIR_OPT,     /* char *: absolute directory path, "" for off */
+    K_SPOOL_SYNC   /* enum config_spool_sync */
 };
 
 struct load;
@@ -131,9 +133,20 @@ static const struct key_spec receiver_keys[] = {
     { .name = NULL }
 };
 
+static const struct key_spec spool_keys[] = {
+    { .name = "dir", .kind = K_DIR_OPT, .offset = offsetof(struct config, spool_dir) },
+    { .name = "maxBytes", .kind = K_SIZE, .offset = offsetof(struct config, spool_max_bytes),
+      .min = 64 * KIB, .max = 1024 * GIB },
+    { .name = "sync", .kind = K_SPOOL_SYNC, .offset = offsetof(struct config, spool_sync) },
+    { .name = "syncInterval", .kind = K_DURATION,
+      .offset = offsetof(struct config, spool_sync_interval_ms), .min = 1, .max = HOUR_MS },
+    { .name = NULL }
+};
+
 static const struct key_spec buffer_keys[] = {
     { .name = "maxBytes", .kind = K_SIZE, .offset = offsetof(struct config, buffer_max_bytes),
       .min = KIB, .max = 16 * GIB },
+    { .name = "spool", .kind = K_SECTION, .children = spool_keys },
     { .name = NULL }
 };
 
@@ -401,6 +414,15 @@ static const char *check_endpoint(const char *s)
     return netaddr_split(rest, strcspn(rest, "/?#"), NETADDR_PORT_OPTIONAL, &hp);
 }
 
+/* Paths end up in log lines and system calls: no control characters. */
+static int check_printable(const char *s)
+{
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < ' ' || *p == 0x7f)
+            return -1;
+    return 0;
+}
+
 static int check_socket(const char *s)
 {
     struct sockaddr_un addr;
@@ -487,6 +509,12 @@ static void describe(const struct key_spec *spec, char *buf, size_t len)
         break;
     case K_HOSTPORT_LIST:
         snprintf(buf, len, "must be host:port or [ipv6]:port with a port from 1 to 65535");
+        break;
+    case K_DIR_OPT:
+        snprintf(buf, len, "must be an absolute path, or empty for off");
+        break;
+    case K_SPOOL_SYNC:
+        snprintf(buf, len, "must be interval, always or never");
         break;
     case K_SECTION:
     case K_IGNORED:
@@ -634,6 +662,21 @@ static int set_value(struct config *cfg, void *base, const struct key_spec *spec
             problem = "";
         if (!problem)
             return set_string((char **)field, text) < 0 ? SET_NOMEM : SET_OK;
+        break;
+    case K_DIR_OPT:
+        if (!*text || (text[0] == '/' && check_printable(text) == 0))
+            return set_string((char **)field, text) < 0 ? SET_NOMEM : SET_OK;
+        break;
+    case K_SPOOL_SYNC:
+        ok = 1;
+        if (strcasecmp(text, "interval") == 0)
+            *(enum config_spool_sync *)field = CONFIG_SPOOL_SYNC_INTERVAL;
+        else if (strcasecmp(text, "always") == 0)
+            *(enum config_spool_sync *)field = CONFIG_SPOOL_SYNC_ALWAYS;
+        else if (strcasecmp(text, "never") == 0)
+            *(enum config_spool_sync *)field = CONFIG_SPOOL_SYNC_NEVER;
+        else
+            ok = 0;
         break;
     }
     if (ok)
@@ -864,6 +907,9 @@ int config_defaults(struct config *cfg)
     cfg->receiver_request_timeout_ms = 30 * SECOND_MS;
     cfg->receiver_idle_timeout_ms = 2 * MINUTE_MS;
     cfg->buffer_max_bytes = 64 * MIB;
+    cfg->spool_max_bytes = 1 * GIB;
+    cfg->spool_sync = CONFIG_SPOOL_SYNC_INTERVAL;
+    cfg->spool_sync_interval_ms = 1 * SECOND_MS;
     cfg->exporter_max_batch_bytes = 1 * MIB;
     cfg->exporter_max_batch_spans = 2048;
     cfg->exporter_batch_timeout_ms = 200;
@@ -880,6 +926,7 @@ int config_defaults(struct config *cfg)
         !(cfg->receiver_socket = strdup("/tmp/spanrelay/otlp.sock")) ||
         !(cfg->receiver_grpc = strdup("")) ||
         !(cfg->receiver_http = strdup("")) ||
+        !(cfg->spool_dir = strdup("")) ||
         !(cfg->health_listen = strdup("127.0.0.1:13133")) ||
         !(cfg->log_level = strdup("info"))) {
         config_free(cfg);
@@ -895,6 +942,7 @@ void config_free(struct config *cfg)
     free(cfg->receiver_socket);
     free(cfg->receiver_grpc);
     free(cfg->receiver_http);
+    free(cfg->spool_dir);
     free(cfg->certificate);
     free(cfg->health_listen);
     free(cfg->log_level);

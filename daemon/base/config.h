@@ -19,6 +19,7 @@
 
 enum config_protocol { CONFIG_PROTOCOL_GRPC, CONFIG_PROTOCOL_HTTP_PROTOBUF };
 enum config_compression { CONFIG_COMPRESSION_NONE, CONFIG_COMPRESSION_GZIP, CONFIG_COMPRESSION_ZSTD };
+enum config_spool_sync { CONFIG_SPOOL_SYNC_INTERVAL, CONFIG_SPOOL_SYNC_ALWAYS, CONFIG_SPOOL_SYNC_NEVER };
 
 /* Which sampling rule a span follows (pipeline/sampler.h, DESIGN.md decision 12). */
 enum config_sampler_rule {
@@ -95,6 +96,13 @@ struct config {
 
     /* buffer: */
     size_t buffer_max_bytes;       /* default 64 MiB */
+    /* buffer.spool: what a lane's ring cannot hold goes to disk (export/spool.h) */
+    char *spool_dir;               /* buffer.spool.dir, default "" (no spool); absolute path,
+                                      one subdirectory per lane */
+    size_t spool_max_bytes;        /* buffer.spool.maxBytes, per lane, default 1 GiB */
+    enum config_spool_sync spool_sync; /* buffer.spool.sync: interval | always | never,
+                                          default interval */
+    uint64_t spool_sync_interval_ms;   /* buffer.spool.syncInterval, default 1s */
 
     /* exporter: */
     size_t exporter_max_batch_bytes;   /* default 1 MiB */

@@ -97,6 +97,10 @@ static void assert_configs_equal(const struct config *a, const struct config *b)
     ck_assert_uint_eq(a->receiver_request_timeout_ms, b->receiver_request_timeout_ms);
     ck_assert_uint_eq(a->receiver_idle_timeout_ms, b->receiver_idle_timeout_ms);
     ck_assert_uint_eq(a->buffer_max_bytes, b->buffer_max_bytes);
+    ck_assert_str_eq(a->spool_dir, b->spool_dir);
+    ck_assert_uint_eq(a->spool_max_bytes, b->spool_max_bytes);
+    ck_assert_int_eq(a->spool_sync, b->spool_sync);
+    ck_assert_uint_eq(a->spool_sync_interval_ms, b->spool_sync_interval_ms);
     ck_assert_uint_eq(a->exporter_max_batch_bytes, b->exporter_max_batch_bytes);
     ck_assert_uint_eq(a->exporter_max_batch_spans, b->exporter_max_batch_spans);
     ck_assert_uint_eq(a->exporter_batch_timeout_ms, b->exporter_batch_timeout_ms);
@@ -599,6 +603,44 @@ START_TEST(test_value_errors)
                       "receiver.socket: must be a path shorter than 108 bytes, or empty for "
                       "none, got \"/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa..."
                       "\" at line 2");
+}
+END_TEST
+
+START_TEST(test_spool_keys)
+{
+    ck_assert_str_eq(cfg.spool_dir, "");
+    ck_assert_uint_eq(cfg.spool_max_bytes, 1024ull * 1024 * 1024);
+    ck_assert_int_eq(cfg.spool_sync, CONFIG_SPOOL_SYNC_INTERVAL);
+    ck_assert_uint_eq(cfg.spool_sync_interval_ms, 1000);
+    ck_assert_int_eq(load("buffer:\n  spool:\n    dir: /var/spool/spanrelay\n"
+                          "    maxBytes: 10MiB\n    sync: Always\n    syncInterval: 250ms\n"), 0);
+    ck_assert_str_eq(cfg.spool_dir, "/var/spool/spanrelay");
+    ck_assert_uint_eq(cfg.spool_max_bytes, 10 * 1024 * 1024);
+    ck_assert_int_eq(cfg.spool_sync, CONFIG_SPOOL_SYNC_ALWAYS);
+    ck_assert_uint_eq(cfg.spool_sync_interval_ms, 250);
+    ck_assert_int_eq(load("buffer:\n  spool:\n    sync: never\n    dir: \"\"\n"), 0);
+    ck_assert_int_eq(cfg.spool_sync, CONFIG_SPOOL_SYNC_NEVER);
+    ck_assert_str_eq(cfg.spool_dir, "");
+    ck_assert_int_eq(load("buffer:\n  spool:\n    sync: interval\n"), 0);
+    ck_assert_int_eq(cfg.spool_sync, CONFIG_SPOOL_SYNC_INTERVAL);
+
+    assert_load_error("buffer:\n  spool:\n    dir: spool\n",
+                      "buffer.spool.dir: must be an absolute path, or empty for off, "
+                      "got \"spool\" at line 3");
+    assert_load_error("buffer:\n  spool:\n    dir: \"/a\\tb\"\n",
+                      "buffer.spool.dir: must be an absolute path, or empty for off, "
+                      "got \"/a\tb\" at line 3");
+    assert_load_error("buffer:\n  spool:\n    maxBytes: 1KiB\n",
+                      "buffer.spool.maxBytes: must be a size from 64KiB to 1024GiB such as "
+                      "512KiB or 64MiB, got \"1KiB\" at line 3");
+    assert_load_error("buffer:\n  spool:\n    sync: sometimes\n",
+                      "buffer.spool.sync: must be interval, always or never, "
+                      "got \"sometimes\" at line 3");
+    assert_load_error("buffer:\n  spool:\n    syncInterval: 0s\n",
+                      "buffer.spool.syncInterval: must be a duration from 1ms to 1h such as "
+                      "200ms, 5s or 1m30s, got \"0s\" at line 3");
+    assert_load_error("buffer:\n  spool:\n    path: /x\n",
+                      "buffer.spool.path: unknown key at line 3");
 }
 END_TEST
 
@@ -1441,6 +1483,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_endpoint_with_enabled_false_stays_disabled);
     tcase_add_test(tc, test_file_endpoint_is_a_base_url);
     tcase_add_test(tc, test_anchors_and_aliases);
+    tcase_add_test(tc, test_spool_keys);
     tcase_add_test(tc, test_ratio_forms);
     suite_add_tcase(s, tc);
 
