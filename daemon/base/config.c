@@ -58,7 +58,9 @@ enum kind {
     K_HOSTNAME,    /* char *: a DNS name */
     K_HOSTPORT_LIST, /* struct config_list: a non-empty list of host:port */
     K_DIR_OPT,     /* char *: absolute directory path, "" for off */
-    K_SPOOL_SYNC   /* enum config_spool_sync */
+    K_SPOOL_SYNC,  /* enum config_spool_sync */
+    K_DESTINATIONS, /* the destinations: list of mappings */
+    K_LABEL         /* char *: a destination name, [A-Za-z0-9_.-] */
 };
 
 struct load;
@@ -186,6 +188,48 @@ static const struct key_spec log_keys[] = {
     { .name = NULL }
 };
 
+#define DEST(field) offsetof(struct config_destination, field)
+
+static const struct key_spec destination_retry_keys[] = {
+    { .name = "initialInterval", .kind = K_DURATION, .offset = DEST(retry_initial_interval_ms),
+      .min = 1, .max = HOUR_MS },
+    { .name = "maxInterval", .kind = K_DURATION, .offset = DEST(retry_max_interval_ms),
+      .min = 1, .max = HOUR_MS },
+    { .name = "maxElapsedTime", .kind = K_DURATION, .offset = DEST(retry_max_elapsed_ms),
+      .min = 1, .max = 24 * HOUR_MS },
+    { .name = NULL }
+};
+
+static const struct key_spec destination_buffer_keys[] = {
+    { .name = "maxBytes", .kind = K_SIZE, .offset = DEST(buffer_max_bytes), .min = KIB,
+      .max = 16 * GIB },
+    { .name = NULL }
+};
+
+/* Section offsets count from the destination; sections inside it from their parent,
+ * which is the destination too (offset 0). */
+static const struct key_spec destination_keys[] = {
+    { .name = "name", .kind = K_LABEL, .offset = DEST(name) },
+    { .name = "endpoint", .kind = K_ENDPOINT, .offset = DEST(endpoint) },
+    { .name = "protocol", .kind = K_PROTOCOL, .offset = DEST(protocol) },
+    { .name = "compression", .kind = K_COMPRESSION, .offset = DEST(compression) },
+    { .name = "headersFrom", .kind = K_NAME, .offset = DEST(headers_from) },
+    { .name = "certificate", .kind = K_NAME, .offset = DEST(certificate) },
+    { .name = "insecure", .kind = K_BOOL, .offset = DEST(insecure) },
+    { .name = "samplingRatio", .kind = K_RATIO, .offset = DEST(sampling_ratio) },
+    { .name = "maxBatchBytes", .kind = K_SIZE, .offset = DEST(max_batch_bytes), .min = KIB,
+      .max = GIB },
+    { .name = "maxBatchSpans", .kind = K_COUNT, .offset = DEST(max_batch_spans), .min = 1,
+      .max = MAX_BATCH_SPANS },
+    { .name = "batchTimeout", .kind = K_DURATION, .offset = DEST(batch_timeout_ms), .min = 1,
+      .max = HOUR_MS },
+    { .name = "timeout", .kind = K_DURATION, .offset = DEST(timeout_ms), .min = 1,
+      .max = HOUR_MS },
+    { .name = "retry", .kind = K_SECTION, .children = destination_retry_keys },
+    { .name = "buffer", .kind = K_SECTION, .children = destination_buffer_keys },
+    { .name = NULL }
+};
+
 static const struct key_spec top_keys[] = {
     { .name = "otel", .kind = K_SECTION, .children = otel_keys },
     { .name = "receiver", .kind = K_SECTION, .children = receiver_keys },
@@ -195,6 +239,7 @@ static const struct key_spec top_keys[] = {
     { .name = "shutdownTimeout", .kind = K_DURATION,
       .offset = offsetof(struct config, shutdown_timeout_ms), .min = 1, .max = HOUR_MS },
     { .name = "log", .kind = K_SECTION, .children = log_keys },
+    { .name = "destinations", .kind = K_DESTINATIONS },
     { .name = NULL }
 };
 
@@ -516,6 +561,12 @@ static void describe(const struct key_spec *spec, char *buf, size_t len)
     case K_SPOOL_SYNC:
         snprintf(buf, len, "must be interval, always or never");
         break;
+    case K_DESTINATIONS:
+        snprintf(buf, len, "must be a list of destinations");
+        break;
+    case K_LABEL:
+        snprintf(buf, len, "must be 1 to 31 letters, digits, '_', '.' or '-'");
+        break;
     case K_SECTION:
     case K_IGNORED:
         snprintf(buf, len, "is not a value");
@@ -526,6 +577,20 @@ static void describe(const struct key_spec *spec, char *buf, size_t len)
 static int in_range(const struct key_spec *spec, uint64_t v)
 {
     return v >= spec->min && v <= spec->max;
+}
+
+/* A destination name: it becomes a Prometheus label value and a JSON string, so it is
+ * kept to characters that need no escaping anywhere. */
+static int is_label(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 31)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || is_digit(*s) ||
+              *s == '_' || *s == '.' || *s == '-'))
+            return 0;
+    return 1;
 }
 
 /* Parses text as a value of spec's kind and stores it in cfg. quoted is 1 for a quoted
@@ -546,7 +611,12 @@ static int set_value(struct config *cfg, void *base, const struct key_spec *spec
     case K_SECTION:
     case K_IGNORED:
     case K_HOSTPORT_LIST:
+    case K_DESTINATIONS:
         return SET_OK;
+    case K_LABEL:
+        if (is_label(text))
+            return set_string((char **)field, text) < 0 ? SET_NOMEM : SET_OK;
+        break;
     case K_BOOL:
         ok = parse_bool(text, (int *)field) == 0;
         break;
@@ -887,6 +957,22 @@ static void list_free(struct config_list *list)
     list->count = 0;
 }
 
+void config_destination_defaults(struct config_destination *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->sampling_ratio = -1.0;
+}
+
+static void destination_free(struct config_destination *d)
+{
+    free(d->name);
+    free(d->endpoint);
+    free(d->headers_from);
+    free(d->certificate);
+    kv_free(d->headers, d->headers_count);
+    config_destination_defaults(d);
+}
+
 void config_load_balance_free(struct config_load_balance *lb)
 {
     list_free(&lb->endpoints);
@@ -949,6 +1035,8 @@ void config_free(struct config *cfg)
     kv_free(cfg->headers, cfg->headers_count);
     kv_free(cfg->resource_attrs, cfg->resource_attrs_count);
     config_load_balance_free(&cfg->load_balance);
+    for (size_t i = 0; i < cfg->destinations_count; i++)
+        destination_free(&cfg->destinations[i]);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -992,7 +1080,7 @@ static const char *node_kind_name(const yaml_node_t *node)
 static int is_string_kind(enum kind kind)
 {
     return kind == K_NAME || kind == K_ENDPOINT || kind == K_SOCKET || kind == K_LISTEN ||
-           kind == K_LISTEN_OPT || kind == K_LOG_LEVEL || kind == K_HOSTNAME;
+           kind == K_LISTEN_OPT || kind == K_LOG_LEVEL || kind == K_HOSTNAME || kind == K_LABEL;
 }
 
 static int walk_mapping(struct load *ld, void *base, const yaml_node_t *node,
@@ -1097,6 +1185,59 @@ static int apply_list(struct load *ld, void *base, const struct key_spec *spec,
     return 0;
 }
 
+/* One destination: its keys, then what it must have. */
+static int apply_destination(struct load *ld, struct config_destination *d,
+                             const yaml_node_t *item, const char *path)
+{
+    if (item->type != YAML_MAPPING_NODE)
+        return fail(ld->err, ld->errlen, "%s: must be a mapping of keys at line %lu", path,
+                    line_of(item));
+    if (walk_mapping(ld, d, item, destination_keys, path) < 0)
+        return -1;
+    if (!d->name)
+        return fail(ld->err, ld->errlen, "%s.name: required (destination at line %lu)", path,
+                    line_of(item));
+    if (strcmp(d->name, "primary") == 0)
+        return fail(ld->err, ld->errlen, "%s.name: \"primary\" is the otel: block's name "
+                    "(destination at line %lu)", path, line_of(item));
+    if (!d->endpoint || !d->endpoint[0])
+        return fail(ld->err, ld->errlen, "%s.endpoint: required (destination at line %lu)",
+                    path, line_of(item));
+    for (struct config_destination *o = ld->cfg->destinations; o < d; o++)
+        if (strcmp(o->name, d->name) == 0)
+            return fail(ld->err, ld->errlen, "%s.name: \"%s\" is already %s.name at line %lu",
+                        path, d->name, o->key, line_of(item));
+    return 0;
+}
+
+/* destinations: a list of mappings, each one more export lane. */
+static int apply_destinations(struct load *ld, const yaml_node_t *value, const char *path)
+{
+    struct config *cfg = ld->cfg;
+    if (is_null(value))
+        return 0;
+    if (value->type != YAML_SEQUENCE_NODE)
+        return fail(ld->err, ld->errlen, "%s: must be a list of destinations at line %lu", path,
+                    line_of(value));
+    for (size_t i = 0; i < cfg->destinations_count; i++)
+        destination_free(&cfg->destinations[i]);
+    cfg->destinations_count = 0;
+    size_t n = (size_t)(value->data.sequence.items.top - value->data.sequence.items.start);
+    if (n > CONFIG_MAX_DESTINATIONS)
+        return fail(ld->err, ld->errlen, "%s: at most %d destinations, got %zu at line %lu",
+                    path, CONFIG_MAX_DESTINATIONS, n, line_of(value));
+    for (size_t i = 0; i < n; i++) {
+        struct config_destination *d = &cfg->destinations[i];
+        yaml_node_t *item = yaml_document_get_node(ld->doc, value->data.sequence.items.start[i]);
+        config_destination_defaults(d);
+        snprintf(d->key, sizeof(d->key), "destinations[%zu]", i);
+        cfg->destinations_count = i + 1;
+        if (apply_destination(ld, d, item, d->key) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* A section's keys, then its combination. */
 static int apply_section(struct load *ld, void *base, const struct key_spec *spec,
                          const yaml_node_t *value, const char *path)
@@ -1116,6 +1257,8 @@ static int apply_node(struct load *ld, void *base, const struct key_spec *spec,
 
     if (spec->kind == K_HOSTPORT_LIST)
         return apply_list(ld, base, spec, value, path);
+    if (spec->kind == K_DESTINATIONS)
+        return apply_destinations(ld, value, path);
     if (spec->kind == K_SECTION) {
         if (value->type == YAML_MAPPING_NODE)
             return apply_section(ld, base, spec, value, path);
@@ -1403,6 +1546,29 @@ static int env_headers(struct config *cfg, getenv_func get, char *err, size_t er
                   1, err, errlen);
 }
 
+/* Each destination's headers come from the variable its headersFrom names: a
+ * Kubernetes Secret can feed it, and the file never holds a secret. */
+static int env_destination_headers(struct config *cfg, getenv_func get, char *err,
+                                   size_t errlen)
+{
+    for (size_t i = 0; i < cfg->destinations_count; i++) {
+        struct config_destination *d = &cfg->destinations[i];
+        char why[256];
+        if (!d->headers_from)
+            continue;
+        if (!env_value(get, d->headers_from))
+            return fail(err, errlen, "%s.headersFrom: the environment variable %s is not set",
+                        d->key, d->headers_from);
+        kv_free(d->headers, d->headers_count);
+        d->headers = NULL;
+        d->headers_count = 0;
+        if (env_kv(get, d->headers_from, &d->headers, &d->headers_count, 1, why,
+                   sizeof(why)) < 0)
+            return fail(err, errlen, "%s.headersFrom: %s", d->key, why);
+    }
+    return 0;
+}
+
 /* service.name leaves resource_attrs: it lives in service_name, where OTEL_SERVICE_NAME
  * takes precedence over it as the specification says. */
 static int env_resource(struct config *cfg, getenv_func get, char *err, size_t errlen)
@@ -1513,6 +1679,7 @@ int config_apply_env(struct config *cfg, const char *(*getenv_fn)(const char *na
         env_apply_pair(cfg, getenv_fn, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
                        "OTEL_EXPORTER_OTLP_PROTOCOL", &env_protocol_spec, err, errlen) < 0 ||
         env_headers(cfg, getenv_fn, err, errlen) < 0 ||
+        env_destination_headers(cfg, getenv_fn, err, errlen) < 0 ||
         env_bsp(cfg, getenv_fn, err, errlen) < 0 ||
         env_apply_pair(cfg, getenv_fn, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
                        "OTEL_EXPORTER_OTLP_TIMEOUT", &env_timeout_spec, err, errlen) < 0 ||
@@ -1558,6 +1725,34 @@ static int check_distinct(const char *key, const char *addr, const char *other_k
     return fail(err, errlen, "%s: same address as %s (%s)", key, other_key, addr);
 }
 
+/* A lower ratio than the primary's keeps a subset of its traces (DESIGN.md decision 6);
+ * a higher one would promise traces the primary's sampling already dropped. */
+static int check_destinations(const struct config *cfg, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < cfg->destinations_count; i++) {
+        const struct config_destination *d = &cfg->destinations[i];
+        char key[64], limit[64];
+        if (d->sampling_ratio > cfg->sampling_ratio)
+            return fail(err, errlen, "%s.samplingRatio: must be at most otel.samplingRatio "
+                        "(%g), got %g", d->key, cfg->sampling_ratio, d->sampling_ratio);
+        snprintf(key, sizeof(key), "%s.retry.initialInterval", d->key);
+        snprintf(limit, sizeof(limit), "%s.retry.maxInterval", d->key);
+        if (d->retry_initial_interval_ms && d->retry_max_interval_ms &&
+            check_not_above(key, d->retry_initial_interval_ms, limit, d->retry_max_interval_ms,
+                            0, err, errlen) < 0)
+            return -1;
+        snprintf(key, sizeof(key), "%s.maxBatchBytes", d->key);
+        snprintf(limit, sizeof(limit), "%s.buffer.maxBytes", d->key);
+        if (check_not_above(key, d->max_batch_bytes ? d->max_batch_bytes
+                                                    : cfg->exporter_max_batch_bytes,
+                            limit, d->buffer_max_bytes ? d->buffer_max_bytes
+                                                       : cfg->buffer_max_bytes,
+                            1, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int config_validate(const struct config *cfg, char *err, size_t errlen)
 {
     if (cfg->enabled && !cfg->endpoint[0] && cfg->load_balance.resolver == CONFIG_RESOLVER_NONE)
@@ -1576,6 +1771,8 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
                         "buffer.maxBytes", cfg->buffer_max_bytes, 1, err, errlen) < 0 ||
         check_not_above("receiver.maxRequestBytes", cfg->receiver_max_request_bytes,
                         "buffer.maxBytes", cfg->buffer_max_bytes, 1, err, errlen) < 0)
+        return -1;
+    if (check_destinations(cfg, err, errlen) < 0)
         return -1;
     if (check_distinct("receiver.http", cfg->receiver_http, "receiver.grpc",
                        cfg->receiver_grpc, err, errlen) < 0 ||

@@ -63,6 +63,34 @@ struct config_kv {
     char *value;
 };
 
+#define CONFIG_MAX_DESTINATIONS 8
+
+/* destinations[i]: — one more export lane beside the primary (the otel: block). Keys
+ * not given (0, NULL, or a negative ratio) take the primary's value: the exporter:,
+ * exporter.retry: and buffer: sections, and otel.samplingRatio. */
+struct config_destination {
+    char *name;                    /* name: required, [A-Za-z0-9_.-], unique, not "primary" */
+    char *endpoint;                /* endpoint: required, http(s):// base URL */
+    enum config_protocol protocol; /* protocol: default grpc */
+    enum config_compression compression; /* compression: default none */
+    char *headers_from;            /* headersFrom: the name of an environment variable
+                                      holding key=value,... headers; never logged */
+    struct config_kv *headers;     /* read from it by config_apply_env */
+    size_t headers_count;
+    char *certificate;             /* certificate: CA file for https:// */
+    int insecure;                  /* insecure: skip TLS verification */
+    double sampling_ratio;         /* samplingRatio: at most otel.samplingRatio */
+    size_t max_batch_bytes;        /* maxBatchBytes */
+    unsigned max_batch_spans;      /* maxBatchSpans */
+    uint64_t batch_timeout_ms;     /* batchTimeout */
+    uint64_t timeout_ms;           /* timeout */
+    uint64_t retry_initial_interval_ms; /* retry.initialInterval */
+    uint64_t retry_max_interval_ms;     /* retry.maxInterval */
+    uint64_t retry_max_elapsed_ms;      /* retry.maxElapsedTime */
+    size_t buffer_max_bytes;       /* buffer.maxBytes */
+    char key[32];                  /* "destinations[i]", for messages */
+};
+
 struct config {
     /* otel: — the same block as the Helm chart's values.yaml */
     /* otel.enabled, default 0: nothing to export to until an endpoint is given (DESIGN
@@ -81,6 +109,10 @@ struct config {
                                       default auto. otel.sampler.decidedBy is the chart's
                                       (what application SDKs are told): accepted, unused */
     struct config_load_balance load_balance; /* otel.loadBalance: the primary as a fleet */
+
+    /* destinations: — further export lanes, in file order */
+    struct config_destination destinations[CONFIG_MAX_DESTINATIONS];
+    size_t destinations_count;
 
     /* receiver: */
     char *receiver_socket;         /* default "/tmp/spanrelay/otlp.sock"; "" disables */
@@ -179,5 +211,8 @@ void config_free(struct config *cfg);
 /* A loadBalance block as the defaults leave it (absent), and its release. */
 void config_load_balance_defaults(struct config_load_balance *lb);
 void config_load_balance_free(struct config_load_balance *lb);
+
+/* Every key of a destination unset (its ratio negative). */
+void config_destination_defaults(struct config_destination *d);
 
 #endif

@@ -29,10 +29,51 @@ static void target_primary(const struct config *cfg, struct export_target *t)
     };
 }
 
+/* A destination's keys, with the primary's sections for what it leaves unset. */
+static void target_destination(const struct config *cfg, const struct config_destination *d,
+                               struct export_target *t)
+{
+    target_primary(cfg, t);
+    t->name = d->name;
+    t->key = d->key;
+    t->enabled = 1;
+    t->endpoint = d->endpoint;
+    t->endpoint_is_signal = 0;
+    t->protocol = d->protocol;
+    t->headers = d->headers;
+    t->headers_count = d->headers_count;
+    t->headers_key = d->headers_from ? d->headers_from : "headersFrom";
+    t->certificate = d->certificate;
+    t->certificate_key = d->key;
+    t->insecure = d->insecure;
+    t->compression = d->compression;
+    if (d->timeout_ms)
+        t->timeout_ms = d->timeout_ms;
+    if (d->retry_initial_interval_ms)
+        t->retry_initial_interval_ms = d->retry_initial_interval_ms;
+    if (d->retry_max_interval_ms)
+        t->retry_max_interval_ms = d->retry_max_interval_ms;
+    if (d->retry_max_elapsed_ms)
+        t->retry_max_elapsed_ms = d->retry_max_elapsed_ms;
+    if (d->max_batch_bytes)
+        t->max_batch_bytes = d->max_batch_bytes;
+    if (d->max_batch_spans)
+        t->max_batch_spans = d->max_batch_spans;
+    if (d->batch_timeout_ms)
+        t->batch_timeout_ms = d->batch_timeout_ms;
+    if (d->buffer_max_bytes)
+        t->buffer_max_bytes = d->buffer_max_bytes;
+    if (d->sampling_ratio >= 0)
+        t->sampling_ratio = d->sampling_ratio;
+}
+
 size_t export_target_list(const struct config *cfg, struct export_target *out, size_t max)
 {
     if (max == 0)
         return 0;
     target_primary(cfg, &out[0]);
-    return 1;
+    size_t n = 1;
+    for (size_t i = 0; i < cfg->destinations_count && n < max; i++)
+        target_destination(cfg, &cfg->destinations[i], &out[n++]);
+    return n;
 }

@@ -40,7 +40,9 @@ struct export_target {
 };
 
 /* The targets cfg describes: the primary (the otel: block with the daemon's own
- * exporter:/buffer: sections) first. Returns how many were written, at most max. */
+ * exporter:/buffer: sections) first, then each of destinations: in file order, taking
+ * the primary's values for the keys it leaves unset. Returns how many were written, at
+ * most max. */
 size_t export_target_list(const struct config *cfg, struct export_target *out, size_t max);
 
 #endif

@@ -184,12 +184,15 @@ static void drain_finish(struct lane *l)
     void (*done)(void *) = l->drained;
     l->drained = NULL;
     close_drain_timer(l);
+    const uint64_t *failed = l->st.spans.export_failed;
     log_write(LOG_INFO, LOGGER, "drained",
-              (struct log_field[]){ LOG_STR("destination", l->target.name),
-                                    LOG_INT("exported", l->st.spans.exported),
-                                    LOG_INT("export_failed",
-                                            stats_export_failed_total(&l->st.spans)) },
-              3);
+              (struct log_field[]){
+                  LOG_STR("destination", l->target.name),
+                  LOG_INT("exported", l->st.spans.exported),
+                  LOG_INT("export_failed", stats_export_failed_total(&l->st.spans)),
+                  LOG_INT("shutdown", failed[STATS_FAIL_SHUTDOWN]),
+                  LOG_INT("shutdown_in_flight", failed[STATS_FAIL_SHUTDOWN_IN_FLIGHT]) },
+              5);
     done(l->drained_arg);
 }
 

@@ -170,7 +170,7 @@ def _yaml_scalar(v):
 
 
 def to_yaml(doc, indent=0):
-    """Block-style YAML for nested dicts of scalars (and lists of scalars)."""
+    """Block-style YAML for nested dicts of scalars (and lists of scalars or of dicts)."""
     lines = []
     pad = '  ' * indent
     for k, v in doc.items():
@@ -180,7 +180,12 @@ def to_yaml(doc, indent=0):
         elif isinstance(v, (list, tuple)):
             lines.append('%s%s:' % (pad, k))
             for item in v:
-                lines.append('%s  - %s' % (pad, _yaml_scalar(item)))
+                if isinstance(item, dict):
+                    body = to_yaml(item, indent + 2).split('\n')
+                    lines.append('%s  - %s' % (pad, body[0].lstrip()))
+                    lines.extend(body[1:])
+                else:
+                    lines.append('%s  - %s' % (pad, _yaml_scalar(item)))
         else:
             lines.append('%s%s: %s' % (pad, k, _yaml_scalar(v)))
     return '\n'.join(line for line in lines if line)

@@ -1455,6 +1455,134 @@ START_TEST(test_free_twice)
 }
 END_TEST
 
+START_TEST(test_destinations)
+{
+    ck_assert_msg(load("otel:\n  endpoint: http://tempo:4317\n  samplingRatio: 0.5\n"
+                       "destinations:\n"
+                       "  - name: vendor\n"
+                       "    endpoint: https://vendor.example\n"
+                       "    protocol: http/protobuf\n"
+                       "    compression: gzip\n"
+                       "    headersFrom: VENDOR_HEADERS\n"
+                       "    certificate: /ca.pem\n"
+                       "    insecure: true\n"
+                       "    samplingRatio: 0.1\n"
+                       "    maxBatchBytes: 2KiB\n"
+                       "    maxBatchSpans: 7\n"
+                       "    batchTimeout: 1s\n"
+                       "    timeout: 2s\n"
+                       "    retry:\n      initialInterval: 1s\n      maxInterval: 3s\n"
+                       "      maxElapsedTime: 4s\n"
+                       "    buffer:\n      maxBytes: 8MiB\n"
+                       "  - name: archive.2\n"
+                       "    endpoint: http://archive:4317\n") == 0, "%s", err);
+    ck_assert_uint_eq(cfg.destinations_count, 2);
+    const struct config_destination *d = &cfg.destinations[0];
+    ck_assert_str_eq(d->name, "vendor");
+    ck_assert_str_eq(d->key, "destinations[0]");
+    ck_assert_str_eq(d->endpoint, "https://vendor.example");
+    ck_assert_int_eq(d->protocol, CONFIG_PROTOCOL_HTTP_PROTOBUF);
+    ck_assert_int_eq(d->compression, CONFIG_COMPRESSION_GZIP);
+    ck_assert_str_eq(d->headers_from, "VENDOR_HEADERS");
+    ck_assert_str_eq(d->certificate, "/ca.pem");
+    ck_assert_int_eq(d->insecure, 1);
+    ck_assert(d->sampling_ratio == 0.1);
+    ck_assert_uint_eq(d->max_batch_bytes, 2048);
+    ck_assert_uint_eq(d->max_batch_spans, 7);
+    ck_assert_uint_eq(d->batch_timeout_ms, 1000);
+    ck_assert_uint_eq(d->timeout_ms, 2000);
+    ck_assert_uint_eq(d->retry_initial_interval_ms, 1000);
+    ck_assert_uint_eq(d->retry_max_interval_ms, 3000);
+    ck_assert_uint_eq(d->retry_max_elapsed_ms, 4000);
+    ck_assert_uint_eq(d->buffer_max_bytes, 8 << 20);
+    /* Keys left out stay unset: the primary's values apply (export_target.c). */
+    d = &cfg.destinations[1];
+    ck_assert_str_eq(d->name, "archive.2");
+    ck_assert_int_eq(d->protocol, CONFIG_PROTOCOL_GRPC);
+    ck_assert(d->sampling_ratio < 0);
+    ck_assert_uint_eq(d->buffer_max_bytes, 0);
+    /* The headers come from the variable, which must exist; never quoted. */
+    assert_env_error("destinations[0].headersFrom: the environment variable VENDOR_HEADERS "
+                     "is not set");
+    env_put("VENDOR_HEADERS", "api-key=s3cret,x-team=a%20b");
+    ck_assert_msg(apply_env() == 0, "%s", err);
+    ck_assert_uint_eq(cfg.destinations[0].headers_count, 2);
+    ck_assert_str_eq(cfg.destinations[0].headers[0].key, "api-key");
+    ck_assert_str_eq(cfg.destinations[0].headers[0].value, "s3cret");
+    ck_assert_str_eq(cfg.destinations[0].headers[1].value, "a b");
+    ck_assert_uint_eq(cfg.headers_count, 0);
+    ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), 0);
+    /* Loading again replaces the list. */
+    ck_assert_int_eq(load("destinations:\n  - name: only\n    endpoint: http://o:1\n"), 0);
+    ck_assert_uint_eq(cfg.destinations_count, 1);
+    ck_assert_str_eq(cfg.destinations[0].name, "only");
+}
+END_TEST
+
+START_TEST(test_destination_errors)
+{
+    assert_load_error("destinations:\n  - endpoint: http://v:1\n",
+                      "destinations[0].name: required (destination at line 2)");
+    assert_load_error("destinations:\n  - name: v\n",
+                      "destinations[0].endpoint: required (destination at line 2)");
+    assert_load_error("destinations:\n  - name: v\n    endpoint: http://v:1\n"
+                      "  - name: v\n    endpoint: http://w:1\n",
+                      "destinations[1].name: \"v\" is already destinations[0].name at line 4");
+    assert_load_error("destinations:\n  - name: primary\n    endpoint: http://v:1\n",
+                      "destinations[0].name: \"primary\" is the otel: block's name "
+                      "(destination at line 2)");
+    assert_load_error("destinations:\n  - name: \"a b\"\n    endpoint: http://v:1\n",
+                      "destinations[0].name: must be 1 to 31 letters, digits, '_', '.' or '-', "
+                      "got \"a b\" at line 2");
+    assert_load_error("destinations:\n  - name: v\n    endpoint: http://v:1\n    ratio: 1\n",
+                      "destinations[0].ratio: unknown key at line 4");
+    assert_load_error("destinations:\n  name: v\n",
+                      "destinations: must be a list of destinations at line 2");
+    assert_load_error("destinations:\n  - just-a-name\n",
+                      "destinations[0]: must be a mapping of keys at line 2");
+    ck_assert_int_eq(load("destinations:\n  - name: v\n    endpoint: ftp://w\n"), -1);
+    ck_assert_msg(strncmp(err, "destinations[0].endpoint: ", 26) == 0, "%s", err);
+    ck_assert_ptr_nonnull(strstr(err, "at line 3"));
+    ck_assert_int_eq(load("destinations:\n  - name: v\n    endpoint: http://v:1\n"
+                          "    retry:\n      maxInterval: never\n"), -1);
+    ck_assert_msg(strncmp(err, "destinations[0].retry.maxInterval: ", 35) == 0, "%s", err);
+    char nine[1024] = "destinations:\n";
+    for (int i = 0; i < 9; i++)
+        snprintf(nine + strlen(nine), sizeof(nine) - strlen(nine),
+                 "  - name: d%d\n    endpoint: http://d:1\n", i);
+    assert_load_error(nine, "destinations: at most 8 destinations, got 9 at line 2");
+    ck_assert_int_eq(load("destinations:\n"), 0);
+}
+END_TEST
+
+START_TEST(test_destination_combinations)
+{
+    ck_assert_int_eq(load("otel:\n  samplingRatio: 0.25\n"
+                          "destinations:\n  - name: v\n    endpoint: http://v:1\n"
+                          "    samplingRatio: 0.5\n"), 0);
+    ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), -1);
+    ck_assert_str_eq(err, "destinations[0].samplingRatio: must be at most otel.samplingRatio "
+                          "(0.25), got 0.5");
+    ck_assert_int_eq(load("otel:\n  samplingRatio: 0.5\n"
+                          "destinations:\n  - name: v\n    endpoint: http://v:1\n"
+                          "    maxBatchBytes: 2MiB\n    buffer:\n      maxBytes: 1MiB\n"), 0);
+    ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "destinations[0].maxBatchBytes"));
+    ck_assert_int_eq(load("destinations:\n  - name: v\n    endpoint: http://v:1\n"
+                          "    maxBatchBytes: 2KiB\n    buffer:\n      maxBytes: 1MiB\n"
+                          "    retry:\n      initialInterval: 5s\n      maxInterval: 1s\n"), 0);
+    ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "destinations[0].retry.initialInterval"));
+    /* A bad headers variable is named, its text never quoted. */
+    ck_assert_int_eq(load("destinations:\n  - name: v\n    endpoint: http://v:1\n"
+                          "    headersFrom: V_HEADERS\n"), 0);
+    env_put("V_HEADERS", "api-key=s3cret,broken");
+    ck_assert_int_eq(apply_env(), -1);
+    ck_assert_ptr_nonnull(strstr(err, "destinations[0].headersFrom: V_HEADERS"));
+    ck_assert_ptr_null(strstr(err, "s3cret"));
+}
+END_TEST
+
 Suite *config_suite(void);
 
 Suite *config_suite(void)
@@ -1520,6 +1648,9 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_env_protocol);
     tcase_add_test(tc, test_env_protocol_errors);
     tcase_add_test(tc, test_env_headers);
+    tcase_add_test(tc, test_destinations);
+    tcase_add_test(tc, test_destination_errors);
+    tcase_add_test(tc, test_destination_combinations);
     tcase_add_test(tc, test_env_headers_only_traces);
     tcase_add_test(tc, test_env_headers_errors_hide_values);
     tcase_add_test(tc, test_env_timeout);
