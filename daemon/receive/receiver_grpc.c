@@ -7,7 +7,10 @@
  * gzip, answered as soon as END_STREAM arrives. Request bytes are bounded per stream
  * (receiver.maxRequestBytes, before and after decompression) and across all
  * connections (RECEIVER_GRPC_BUFFER_BUDGET), so memory stays bounded whatever clients
- * send. Protocol errors end the connection with GOAWAY. */
+ * send. A request past a bound is answered as soon as that is known (a message's
+ * 5-byte prefix may already tell), and the rest of its stream is discarded. Streams
+ * beyond MAX_CONCURRENT_STREAMS are refused one by one (REFUSED_STREAM); other
+ * protocol errors end the connection with GOAWAY. */
 #include <nghttp2/nghttp2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,8 +60,6 @@ struct grpc_stream {
     int content_type_ok;
     int gzip;
     int unsupported_encoding;
-    int refused;               /* too large: answered at END_STREAM */
-    int over_budget;           /* all streams together hold too much: answered at END_STREAM */
     int reset;                 /* reset by us for taking too long */
     uint64_t started_ms;       /* loop time of the request's headers */
     int answered;
@@ -179,40 +180,61 @@ static void answer_ok(struct grpc_conn *c, struct grpc_stream *st,
     nghttp2_submit_response(c->session, st->id, hdrs, 2, &prd);
 }
 
+/* Answers a request whose headers we cannot serve; 0 when they are fine. */
+static int answer_bad_headers(struct grpc_conn *c, struct grpc_stream *st)
+{
+    if (!st->method_post || !st->path_ok) {
+        answer_error(c, st, GRPC_UNIMPLEMENTED,
+                     "unknown method; spanrelay serves " EXPORT_PATH);
+        return -1;
+    }
+    if (!st->content_type_ok) {
+        answer_error(c, st, GRPC_INVALID_ARGUMENT, "content-type must be application/grpc");
+        return -1;
+    }
+    if (st->unsupported_encoding) {
+        answer_error(c, st, GRPC_UNIMPLEMENTED, "grpc-encoding not supported (gzip, identity)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Answers a request before the client has sent all of it; on_frame_send then asks the
+ * client to stop sending, and what it still sends is discarded. */
+static void answer_early(struct grpc_conn *c, struct grpc_stream *st, int code, const char *msg,
+                         uint64_t retry_delay_ms)
+{
+    stream_release(st);
+    if (answer_bad_headers(c, st) == 0)
+        answer_status(c, st, code, msg, retry_delay_ms);
+}
+
+static void refuse_too_large(struct grpc_conn *c, struct grpc_stream *st)
+{
+    char msg[128];
+    snprintf(msg, sizeof(msg), "request larger than receiver.maxRequestBytes (%zu bytes)",
+             c->s->cfg->receiver_max_request_bytes);
+    answer_early(c, st, GRPC_RESOURCE_EXHAUSTED, msg, 0);
+}
+
+/* The length a gRPC message's 5-byte prefix declares. */
+static uint32_t message_length(const uint8_t *prefix)
+{
+    return (uint32_t)prefix[1] << 24 | (uint32_t)prefix[2] << 16 | (uint32_t)prefix[3] << 8 |
+           prefix[4];
+}
+
 /* The whole request has arrived: unframe, decompress, submit, answer. */
 static void stream_complete(struct grpc_conn *c, struct grpc_stream *st)
 {
     const struct config *cfg = c->s->cfg;
-    if (!st->method_post || !st->path_ok) {
-        answer_error(c, st, GRPC_UNIMPLEMENTED,
-                     "unknown method; spanrelay serves " EXPORT_PATH);
+    if (answer_bad_headers(c, st) < 0)
         return;
-    }
-    if (!st->content_type_ok) {
-        answer_error(c, st, GRPC_INVALID_ARGUMENT, "content-type must be application/grpc");
-        return;
-    }
-    if (st->unsupported_encoding) {
-        answer_error(c, st, GRPC_UNIMPLEMENTED, "grpc-encoding not supported (gzip, identity)");
-        return;
-    }
-    if (st->refused) {
-        answer_error(c, st, GRPC_RESOURCE_EXHAUSTED,
-                     "request larger than receiver.maxRequestBytes");
-        return;
-    }
-    if (st->over_budget) {
-        /* Not the client's fault and soon over: RetryInfo makes SDKs try again. */
-        answer_status(c, st, GRPC_RESOURCE_EXHAUSTED,
-                      "spanrelay is receiving too many requests at once; retry shortly", 1000);
-        return;
-    }
     if (st->len < 5) {
         answer_error(c, st, GRPC_INVALID_ARGUMENT, "missing gRPC message");
         return;
     }
-    uint32_t mlen = (uint32_t)st->buf[1] << 24 | (uint32_t)st->buf[2] << 16 |
-                    (uint32_t)st->buf[3] << 8 | st->buf[4];
+    uint32_t mlen = message_length(st->buf);
     if ((size_t)mlen != st->len - 5) {
         answer_error(c, st, GRPC_INVALID_ARGUMENT,
                      "gRPC message length does not match the body (one message per Export)");
@@ -257,6 +279,13 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     struct grpc_conn *c = user_data;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
+    if (c->open_streams >= MAX_CONCURRENT_STREAMS) {
+        /* nghttp2 is told no limit (see send_initial_settings): the advertised one is
+         * enforced here, stream by stream, so that the streams within it go on. */
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_REFUSED_STREAM);
+        return 0;
+    }
     struct grpc_stream *st = calloc(1, sizeof(*st));
     if (!st)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -310,12 +339,12 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
     struct grpc_conn *c = user_data;
     (void)flags;
     struct grpc_stream *st = nghttp2_session_get_stream_user_data(session, stream_id);
-    if (!st || st->refused || st->over_budget || st->answered)
+    if (!st || st->answered)
         return 0;
-    size_t limit = c->s->cfg->receiver_max_request_bytes + 5;
+    size_t max = c->s->cfg->receiver_max_request_bytes;
+    size_t limit = max + 5;
     if (len > limit - st->len) {
-        st->refused = 1;
-        stream_release(st);
+        refuse_too_large(c, st);
         return 0;
     }
     if (st->len + len > st->cap) {
@@ -325,22 +354,29 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
         if (cap > limit)
             cap = limit;
         if (buffered_bytes + (cap - st->cap) > RECEIVER_GRPC_BUFFER_BUDGET) {
-            st->over_budget = 1;
-            stream_release(st);
+            /* Not the client's fault and soon over: RetryInfo makes SDKs try again. */
+            answer_early(c, st, GRPC_RESOURCE_EXHAUSTED,
+                         "spanrelay is receiving too many requests at once; retry shortly", 1000);
             return 0;
         }
         uint8_t *nb = realloc(st->buf, cap);
         if (!nb) {
-            st->refused = 1;
-            stream_release(st);
+            answer_early(c, st, GRPC_RESOURCE_EXHAUSTED, "out of memory", 1000);
             return 0;
         }
         buffered_bytes += cap - st->cap;
         st->buf = nb;
         st->cap = cap;
     }
+    size_t had = st->len;
     memcpy(st->buf + st->len, data, len);
     st->len += len;
+    /* The prefix declares the message's length: one that cannot fit is refused now,
+     * not after the client has sent it all (or never ends it). */
+    if (had < 5 && st->len >= 5) {
+        if (message_length(st->buf) > max)
+            refuse_too_large(c, st);
+    }
     return 0;
 }
 
@@ -353,6 +389,20 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
     struct grpc_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
     if (st && !st->answered)
         stream_complete(c, st);
+    return 0;
+}
+
+/* An answer complete before its request (answer_early) is followed by RST_STREAM
+ * NO_ERROR, as RFC 9113 section 8.1 says: the client stops sending a body nobody reads.
+ * (A reset queued with the answer would make nghttp2 drop the answer.) */
+static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    (void)user_data;
+    if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+        nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0)
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_NO_ERROR);
     return 0;
 }
 
@@ -397,6 +447,7 @@ static nghttp2_session_callbacks *server_callbacks(void)
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     return cbs;
 }
@@ -661,6 +712,46 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     conn_feed(c, (const uint8_t *)buf->base, (size_t)nread);
 }
 
+/* The server's first SETTINGS frame. Once a client acknowledges a
+ * MAX_CONCURRENT_STREAMS, nghttp2 answers any stream past it by closing the whole
+ * connection (GOAWAY PROTOCOL_ERROR, by design), though RFC 9113 section 5.1.2 allows
+ * refusing just that stream. So nghttp2 is given the settings without the limit, and
+ * the frame it makes of them is sent with the limit added: clients see it, nghttp2
+ * matches their acknowledgement to its own settings, and on_begin_headers refuses the
+ * streams past it. */
+static int send_initial_settings(struct grpc_conn *c)
+{
+    nghttp2_settings_entry iv[] = {
+        { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW },
+        { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 16384 },
+        { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_CONCURRENT_STREAMS },
+    };
+    size_t niv = sizeof(iv) / sizeof(iv[0]);
+    if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, niv - 1) != 0)
+        return -1;
+    const uint8_t *frame;
+    ssize_t n = nghttp2_session_mem_send(c->session, &frame);
+    if (n != (ssize_t)(9 + 6 * (niv - 1)) || frame[3] != NGHTTP2_SETTINGS)
+        return -1;
+    struct write_req *w = malloc(sizeof(*w) + 9 + 6 * niv);
+    if (!w)
+        return -1;
+    memcpy(w->data, frame, 9);
+    w->data[2] = (uint8_t)(6 * niv);
+    if (nghttp2_pack_settings_payload(w->data + 9, 6 * niv, iv, niv) != (ssize_t)(6 * niv)) {
+        free(w);
+        return -1;
+    }
+    w->conn = c;
+    w->len = 9 + 6 * niv;
+    uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)w->len);
+    if (uv_write(&w->req, c->stream, &buf, 1, conn_on_write) < 0) {
+        free(w);
+        return -1;
+    }
+    return 0;
+}
+
 int receiver_grpc_start(uv_stream_t *stream, const uint8_t *initial, size_t len,
                         const struct receiver_grpc_settings *s)
 {
@@ -684,12 +775,10 @@ int receiver_grpc_start(uv_stream_t *stream, const uint8_t *initial, size_t len,
         all_conns->prev = c;
     all_conns = c;
 
-    nghttp2_settings_entry iv[] = {
-        { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_CONCURRENT_STREAMS },
-        { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW },
-        { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 16384 },
-    };
-    nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+    if (send_initial_settings(c) < 0) {
+        conn_close(c);
+        return 0;
+    }
     /* The connection window starts at 64 KiB; widen it so that many concurrent exports
      * are not throttled by round trips. */
     nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0, CONNECTION_WINDOW);

@@ -13,10 +13,12 @@ import unittest
 
 import grpc
 
+import h2wire
+from h2wire import H2Client
 from harness import (Daemon, ExportTraceServiceRequest, metric_sum, metric_values,
                      otlp_grpc_export, otlp_http_export, random_request, span_count, status_pb2)
 
-PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
+PREFACE = h2wire.PREFACE
 
 
 def tcp_listeners():
@@ -44,14 +46,7 @@ def one_span_request(trace_id=b'\x01' * 16, span_id=b'\x02' * 8, parent=b''):
 
 
 def h2_frames(data):
-    """Splits raw HTTP/2 bytes into (type, flags, stream, payload) tuples."""
-    out, i = [], 0
-    while i + 9 <= len(data):
-        length = int.from_bytes(data[i:i + 3], 'big')
-        out.append((data[i + 3], data[i + 4], int.from_bytes(data[i + 5:i + 9], 'big') & 0x7fffffff,
-                    data[i + 9:i + 9 + length]))
-        i += 9 + length
-    return out
+    return h2wire.parse_frames(data)[0]
 
 
 def read_until_closed(sock, timeout=5.0):
@@ -387,6 +382,85 @@ class BadRequests(unittest.TestCase):
         d.wait_metrics(lambda m: m['spanrelay_receiver_connections'] == 0, timeout=5)
         self.assertEqual(otlp_grpc_export(d.socket_path, one_span_request()).code,
                          grpc.StatusCode.OK)
+
+
+class GrpcLimits(unittest.TestCase):
+    """Requests past the gRPC limits are refused one by one, as early as they can be
+    told apart, and the connection goes on serving what is within them."""
+
+    def test_message_declared_too_large_is_answered_at_the_prefix(self):
+        with Daemon({'receiver': {'maxRequestBytes': '64KiB', 'requestTimeout': '20s'}}) as d:
+            c = H2Client(unix_connect(d.socket_path))
+            self.addCleanup(c.close)
+            # 2 GiB declared, a few bytes sent, the stream never ended; then a prefix
+            # split across two DATA frames.
+            c.send(h2wire.request_headers(1),
+                   h2wire.data(1, h2wire.grpc_message(b'\x0a\x00', declared_length=2 << 30)),
+                   h2wire.request_headers(3),
+                   h2wire.data(3, h2wire.grpc_message(b'', declared_length=65 << 10)[:2]),
+                   h2wire.data(3, h2wire.grpc_message(b'', declared_length=65 << 10)[2:]))
+            c.read_until(lambda fs: all(self.ended(fs, s) for s in (1, 3)), timeout=5)
+            for stream in (1, 3):
+                self.assertTrue(self.ended(c.frames, stream), 'stream %d not answered' % stream)
+                self.assertEqual(c.header(stream, 'grpc-status'), '8')
+                self.assertIn('maxRequestBytes', c.header(stream, 'grpc-message'))
+                # and the client is told to stop sending the rest
+                self.assertEqual(self.reset(c.frames, stream), h2wire.NO_ERROR)
+            # The same connection still serves a request within the limit.
+            body = one_span_request().SerializeToString()
+            c.send(h2wire.request_headers(5), h2wire.data(5, h2wire.grpc_message(body), True))
+            c.read_until(lambda fs: self.ended(fs, 5), timeout=5)
+            self.assertEqual(c.header(5, 'grpc-status'), '0')
+            self.assertNotIn(h2wire.GOAWAY, [f[0] for f in c.frames])
+            m = d.metrics()
+            self.assertEqual(m['spanrelay_receiver_requests_total{code="8",transport="grpc"}'], 2)
+            self.assertEqual(m['spanrelay_receiver_requests_total{code="0",transport="grpc"}'], 1)
+            self.assertEqual(received(d), 1)
+
+    def test_streams_beyond_max_concurrent_streams_are_refused(self):
+        with Daemon() as d:
+            c = H2Client(unix_connect(d.socket_path))
+            self.addCleanup(c.close)
+            c.read_until(lambda fs: any(f[0] == h2wire.SETTINGS and not f[1] & h2wire.ACK
+                                        for f in fs))
+            settings = [f for f in c.frames if f[0] == h2wire.SETTINGS and not f[1] & h2wire.ACK][0]
+            advertised = dict((int.from_bytes(settings[3][i:i + 2], 'big'),
+                               int.from_bytes(settings[3][i + 2:i + 6], 'big'))
+                              for i in range(0, len(settings[3]), 6))
+            limit = advertised[h2wire.SETTINGS_MAX_CONCURRENT_STREAMS]
+            self.assertEqual(limit, 100)
+            streams = [1 + 2 * i for i in range(limit + 10)]
+            # Every stream opened before any ends: the last ten are over the limit.
+            c.send(*[h2wire.request_headers(s) for s in streams])
+            body = h2wire.grpc_message(one_span_request().SerializeToString())
+            c.send(*[h2wire.data(s, body, end_stream=True) for s in streams])
+            c.read_until(lambda fs: all(self.ended(fs, s) or self.reset(fs, s) for s in streams),
+                         timeout=10)
+            self.assertNotIn(h2wire.GOAWAY, [f[0] for f in c.frames])
+            for s in streams[:limit]:
+                self.assertTrue(self.ended(c.frames, s), 'stream %d not answered' % s)
+                self.assertEqual(c.header(s, 'grpc-status'), '0')
+            for s in streams[limit:]:
+                self.assertEqual(self.reset(c.frames, s), h2wire.REFUSED_STREAM)
+            m = d.metrics()
+            self.assertEqual(received(d), limit)
+            self.assertEqual(m['spanrelay_receiver_requests_total{code="0",transport="grpc"}'],
+                             limit)
+            # Refused streams may be retried on the same connection.
+            retry = streams[-1] + 2
+            c.send(h2wire.request_headers(retry), h2wire.data(retry, body, end_stream=True))
+            c.read_until(lambda fs: self.ended(fs, retry), timeout=5)
+            self.assertEqual(c.header(retry, 'grpc-status'), '0')
+
+    @staticmethod
+    def ended(frames, stream):
+        return any(f[2] == stream and f[0] in (h2wire.HEADERS, h2wire.DATA)
+                   and f[1] & h2wire.END_STREAM for f in frames)
+
+    @staticmethod
+    def reset(frames, stream):
+        codes = [h2wire.error_code(f) for f in frames if f[0] == h2wire.RST_STREAM and f[2] == stream]
+        return codes[0] if codes else None
 
 
 class SocketFile(unittest.TestCase):
