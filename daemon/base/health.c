@@ -17,7 +17,7 @@ struct health_server {
     uv_tcp_t listener;
     struct health_source source;
     struct http1_settings settings;
-    int connections;
+    struct conn_group conns;
     int stopping;
 };
 
@@ -51,37 +51,25 @@ static void health_handle(void *ctx, struct http1_conn *conn, const struct http1
 /* The server is freed once its listener and its last connection are closed. */
 static void health_maybe_free(struct health_server *h)
 {
-    if (h->stopping == 2 && h->connections == 0)
+    if (h->stopping == 2 && h->conns.count == 0)
         free(h);
 }
 
 static void health_conn_closed(void *ctx)
 {
-    struct health_server *h = ctx;
-    h->connections--;
-    health_maybe_free(h);
+    health_maybe_free(ctx);
 }
 
 static void health_on_connection(uv_stream_t *server, int status)
 {
     struct health_server *h = server->data;
-    if (status < 0)
+    struct conn *c;
+    if (status < 0 || h->stopping)
         return;
-    uv_tcp_t *client = malloc(sizeof(*client));
-    if (!client)
-        return;
-    uv_tcp_init(server->loop, client);
-    if (uv_accept(server, (uv_stream_t *)client) < 0) {
-        uv_close((uv_handle_t *)client, (uv_close_cb)free);
-        return;
-    }
-    if (h->connections >= HEALTH_MAX_CONNECTIONS) {
-        /* Probes open one connection at a time; more than this is a leak or an attack. */
-        uv_close((uv_handle_t *)client, (uv_close_cb)free);
-        return;
-    }
-    h->connections++;
-    http1_conn_start((uv_stream_t *)client, NULL, 0, &h->settings);
+    /* Past HEALTH_MAX_CONNECTIONS a client is closed at once: probes open one
+     * connection at a time, so more is a leak or an attack. */
+    if (conn_accept(server, &h->conns, &c) == CONN_ACCEPTED)
+        http1_conn_start(c, &h->settings);
 }
 
 struct health_server *health_start(uv_loop_t *loop, const char *listen,
@@ -99,12 +87,15 @@ struct health_server *health_start(uv_loop_t *loop, const char *listen,
         .body_too_large_status = 400,
         .request_timeout_ms = 5000,
         .idle_timeout_ms = 30000,
-        .max_pending_write_bytes = 1 << 20,
+        .max_pending_write_bytes = 256 * 1024,
         .handler = health_handle,
         .ctx = h,
-        .closed = health_conn_closed,
-        .closed_ctx = h,
         .logger = "spanrelay.health",
+    };
+    h->conns = (struct conn_group){
+        .max = HEALTH_MAX_CONNECTIONS,
+        .closed = health_conn_closed,
+        .ctx = h,
     };
     h->listener.data = h;
     struct sockaddr_storage addr;
@@ -134,6 +125,6 @@ static void health_listener_closed(uv_handle_t *handle)
 void health_stop(struct health_server *h)
 {
     h->stopping = 1;
-    http1_close_all(&h->settings);
+    conn_group_stop(&h->conns);
     uv_close((uv_handle_t *)&h->listener, health_listener_closed);
 }

@@ -1,10 +1,11 @@
-/* http1.c — an HTTP/1.1 server connection on a libuv stream (see http1.h).
+/* http1.c — the HTTP/1.1 protocol of a server connection (see http1.h; the connection
+ * itself, its reading, writing and closing, is conn.c).
  *
- * Reading and parsing happen together: every chunk read goes through http-parser,
- * whose callbacks collect the few headers we need and the body (bounded). A complete
- * request is handed to the handler; its response is queued with uv_write. While the
- * client does not read our responses the connection stops reading, so a stalled
- * client costs at most max_pending_write_bytes. */
+ * Every chunk read goes through http-parser, whose callbacks collect the few headers
+ * we need and the body (bounded). A complete request is handed to the handler; its
+ * response is written at once. While the client does not read our responses the
+ * connection stops reading, and pipelined requests wait, so a stalled client costs at
+ * most max_pending_write_bytes. */
 #include "receive/http1.h"
 
 #include <ctype.h>
@@ -22,11 +23,9 @@
 enum header_kind { HEADER_OTHER, HEADER_CONTENT_TYPE, HEADER_CONTENT_ENCODING, HEADER_EXPECT };
 
 struct http1_conn {
-    uv_stream_t *stream;
-    uv_timer_t timer;
+    struct conn *conn;
     http_parser parser;
     const struct http1_settings *settings;
-    struct http1_conn *prev, *next;   /* all open connections, for http1_close_all */
 
     char path[PATH_MAX_LEN];
     size_t path_len;
@@ -43,14 +42,8 @@ struct http1_conn {
     uint8_t *body;
     size_t body_len, body_cap;
 
-    int handles_open;                 /* stream + timer, closed asynchronously */
-    int closing;
-    int close_after_write;
+    int close_after_write;            /* the connection ends after the current answer */
     int linger;                       /* after an error answer: drain the request, then close */
-    int lingering;                    /* our side is shut down; discarding what still comes */
-    size_t lingered_bytes;
-    uv_shutdown_t shutdown_req;
-    int reading;
     int responded;
     int in_request;
     int is_head;                      /* the request being answered is a HEAD */
@@ -59,23 +52,8 @@ struct http1_conn {
     size_t pending_len;
 };
 
-static struct http1_conn *all_conns;
-
-struct write_req {
-    uv_write_t req;
-    struct http1_conn *conn;
-    size_t len;
-    char data[];
-};
-
-#define LINGER_TIMEOUT_MS 2000
-#define LINGER_MAX_BYTES (8u << 20)
-/* A connection that is closing after its last answer gets this long to take it: a
- * client that does not read cannot keep the connection, or its slot, for ever. */
+/* A connection that is closing after its last answer gets this long to take it. */
 #define CLOSE_DEADLINE_MS 5000
-
-static void conn_close(struct http1_conn *c);
-static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 const char *http1_reason(int status)
 {
@@ -96,171 +74,43 @@ const char *http1_reason(int status)
     return "Unknown";
 }
 
-static void list_remove(struct http1_conn *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else if (all_conns == c)
-        all_conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-}
-
-static void conn_on_handle_closed(uv_handle_t *h)
-{
-    struct http1_conn *c = h->data;
-    if (--c->handles_open > 0)
-        return;
-    if (c->settings->closed)
-        c->settings->closed(c->settings->closed_ctx);
-    free(c->stream);
-    free(c->body);
-    free(c->pending);
-    free(c);
-}
-
-static void conn_close(struct http1_conn *c)
-{
-    if (c->closing)
-        return;
-    c->closing = 1;
-    list_remove(c);
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, conn_on_handle_closed);
-    uv_close((uv_handle_t *)c->stream, conn_on_handle_closed);
-}
-
-static void conn_on_close_deadline(uv_timer_t *t)
-{
-    conn_close(t->data);
-}
-
 static void conn_fail(struct http1_conn *c, int status, const char *message);
 
-static void conn_on_timeout(uv_timer_t *t)
+static void conn_on_timeout(struct conn *conn)
 {
-    struct http1_conn *c = t->data;
+    struct http1_conn *c = conn_proto(conn);
     /* Answers still unread: the client is not reading, so a 408 would only queue more. */
-    if (c->stream->write_queue_size > 0 || c->paused) {
-        conn_close(c);
+    if (conn_pending_write(conn) > 0 || c->paused) {
+        conn_close(conn);
         return;
     }
     if (c->in_request || c->parser.nread > 0) {
         conn_fail(c, 408, "request timeout");
         return;
     }
-    conn_close(c);
+    conn_close(conn);
 }
 
 static void conn_arm_timer(struct http1_conn *c, uint64_t ms)
 {
-    if (!c->closing && ms > 0)
-        uv_timer_start(&c->timer, conn_on_timeout, ms, 0);
-}
-
-static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    static char slab[65536];
-    (void)h;
-    (void)suggested;
-    /* One loop thread and synchronous parsing: one static read buffer serves all. */
-    *buf = uv_buf_init(slab, sizeof(slab));
-}
-
-static void conn_update_reading(struct http1_conn *c)
-{
-    if (c->closing)
-        return;
-    int want = c->lingering || (!c->close_after_write && !c->paused &&
-               c->stream->write_queue_size <= c->settings->max_pending_write_bytes);
-    if (want && !c->reading) {
-        if (uv_read_start(c->stream, conn_alloc, conn_on_read) == 0)
-            c->reading = 1;
-    } else if (!want && c->reading) {
-        uv_read_stop(c->stream);
-        c->reading = 0;
-    }
-}
-
-static void conn_on_linger_timeout(uv_timer_t *t)
-{
-    conn_close(t->data);
-}
-
-static void conn_on_shutdown(uv_shutdown_t *req, int status)
-{
-    (void)req;
-    (void)status;
-}
-
-/* Closing right after an early error answer (413 on Content-Length, say) would reset a
- * client still sending its body before it reads the answer. So the write side is shut
- * down and what the client still sends is read and discarded, for a bounded time and
- * amount, before the connection closes. */
-static void conn_start_linger(struct http1_conn *c)
-{
-    c->lingering = 1;
-    if (uv_shutdown(&c->shutdown_req, c->stream, conn_on_shutdown) < 0) {
-        conn_close(c);
-        return;
-    }
-    uv_timer_start(&c->timer, conn_on_linger_timeout, LINGER_TIMEOUT_MS, 0);
-    conn_update_reading(c);
+    if (ms > 0)
+        conn_timer(c->conn, ms);
 }
 
 static void conn_resume(struct http1_conn *c);
 
-static void conn_on_write(uv_write_t *req, int status)
+static void conn_on_written(struct conn *conn)
 {
-    struct write_req *w = (struct write_req *)req;
-    struct http1_conn *c = w->conn;
-    free(w);
-    if (c->closing || c->lingering)
-        return;
-    if (status < 0) {
-        conn_close(c);
-        return;
-    }
-    if (c->close_after_write && c->stream->write_queue_size == 0) {
-        if (c->linger)
-            conn_start_linger(c);
-        else
-            conn_close(c);
-        return;
-    }
-    if (c->paused && c->stream->write_queue_size <= c->settings->max_pending_write_bytes)
+    struct http1_conn *c = conn_proto(conn);
+    if (c->paused && conn_pending_write(conn) <= c->settings->max_pending_write_bytes)
         conn_resume(c);
-    conn_update_reading(c);
-}
-
-static void conn_write(struct http1_conn *c, const char *head, size_t head_len,
-                       const void *body, size_t body_len)
-{
-    struct write_req *w = malloc(sizeof(*w) + head_len + body_len);
-    if (!w) {
-        conn_close(c);
-        return;
-    }
-    w->conn = c;
-    w->len = head_len + body_len;
-    memcpy(w->data, head, head_len);
-    if (body_len)
-        memcpy(w->data + head_len, body, body_len);
-    uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
-    if (uv_write(&w->req, c->stream, &buf, 1, conn_on_write) < 0) {
-        free(w);
-        conn_close(c);
-        return;
-    }
-    conn_update_reading(c);
 }
 
 void http1_respond(struct http1_conn *c, int status, const char *content_type,
                    const void *body, size_t body_len, const char *extra_headers)
 {
     char head[1024];
-    if (c->closing || c->lingering)
+    if (conn_is_ending(c->conn))
         return;
     c->responded = 1;
     int n = snprintf(head, sizeof(head),
@@ -269,13 +119,13 @@ void http1_respond(struct http1_conn *c, int status, const char *content_type,
                      c->close_after_write ? "Connection: close\r\n" : "",
                      extra_headers ? extra_headers : "");
     if (n < 0 || (size_t)n >= sizeof(head)) {
-        conn_close(c);
+        conn_close(c->conn);
         return;
     }
     /* HEAD gets the headers a GET would, with the real length, and no body. */
-    conn_write(c, head, (size_t)n, body, c->is_head ? 0 : body_len);
-    if (c->close_after_write && !c->closing && !c->lingering)
-        uv_timer_start(&c->timer, conn_on_close_deadline, CLOSE_DEADLINE_MS, 0);
+    if (conn_write(c->conn, head, (size_t)n, body, c->is_head ? 0 : body_len) == 0 &&
+        c->close_after_write)
+        conn_close_after_write(c->conn, c->linger, CLOSE_DEADLINE_MS);
 }
 
 void http1_close_after_response(struct http1_conn *c)
@@ -286,7 +136,7 @@ void http1_close_after_response(struct http1_conn *c)
 /* Answers an error the connection detected itself, then closes. */
 static void conn_fail(struct http1_conn *c, int status, const char *message)
 {
-    if (c->closing || c->lingering || (c->close_after_write && c->responded))
+    if (conn_is_ending(c->conn) || (c->close_after_write && c->responded))
         return;
     char body[512];
     const char *ctype = "text/plain";
@@ -427,7 +277,7 @@ static int on_headers_complete(http_parser *p)
     c->expect[c->expect_len] = '\0';
     if (c->expect_len && strcasecmp(c->expect, "100-continue") == 0) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        conn_write(c, cont, sizeof(cont) - 1, NULL, 0);
+        conn_write(c->conn, cont, sizeof(cont) - 1, NULL, 0);
     }
     return 0;
 }
@@ -511,7 +361,7 @@ static int on_message_complete(http_parser *p)
     }
     conn_arm_timer(c, c->settings->idle_timeout_ms);
     /* Pipelined requests are parsed no faster than the client reads the answers. */
-    if (c->stream->write_queue_size > c->settings->max_pending_write_bytes) {
+    if (conn_pending_write(c->conn) > c->settings->max_pending_write_bytes) {
         c->paused = 1;
         http_parser_pause(p, 1);
     }
@@ -528,10 +378,22 @@ static const http_parser_settings parser_settings = {
     .on_message_complete = on_message_complete,
 };
 
-static void conn_feed(struct http1_conn *c, const char *data, size_t n)
+static void conn_parse(struct http1_conn *c, const char *data, size_t n)
 {
+    if (c->paused) {
+        /* Fed while waiting for the client to read (a handover's bytes): queue them. */
+        char *more = realloc(c->pending, c->pending_len + n);
+        if (!more) {
+            conn_close(c->conn);
+            return;
+        }
+        memcpy(more + c->pending_len, data, n);
+        c->pending = more;
+        c->pending_len += n;
+        return;
+    }
     size_t done = http_parser_execute(&c->parser, &parser_settings, data, n);
-    if (c->closing || c->close_after_write)
+    if (conn_is_ending(c->conn) || c->close_after_write)
         return;
     enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
     if (err == HPE_PAUSED && c->paused) {
@@ -540,7 +402,7 @@ static void conn_feed(struct http1_conn *c, const char *data, size_t n)
         if (n > done) {
             rest = malloc(n - done);
             if (!rest) {
-                conn_close(c);
+                conn_close(c->conn);
                 return;
             }
             memcpy(rest, data + done, n - done);
@@ -548,14 +410,16 @@ static void conn_feed(struct http1_conn *c, const char *data, size_t n)
         free(c->pending);
         c->pending = rest;
         c->pending_len = n - done;
-        conn_update_reading(c);
+        conn_pause_reading(c->conn, 1);
         return;
     }
     if (c->parser.upgrade) {
         /* No protocol switch is offered: the answer given stands, then the connection ends. */
         c->close_after_write = 1;
-        if (!c->responded)
-            conn_close(c);
+        if (c->responded)
+            conn_close_after_write(c->conn, 0, CLOSE_DEADLINE_MS);
+        else
+            conn_close(c->conn);
         return;
     }
     if (err != HPE_OK || done != n) {
@@ -573,75 +437,56 @@ static void conn_resume(struct http1_conn *c)
     c->pending_len = 0;
     c->paused = 0;
     http_parser_pause(&c->parser, 0);
+    conn_pause_reading(c->conn, 0);
     if (len)
-        conn_feed(c, rest, len);
+        conn_parse(c, rest, len);
     free(rest);
 }
 
-static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+static void conn_on_read(struct conn *conn, const uint8_t *data, size_t len)
 {
-    struct http1_conn *c = s->data;
-    if (nread == 0)
-        return;
-    if (nread < 0) {
-        /* A client gone mid-request takes its partial body with it: conn_close frees it. */
-        conn_close(c);
-        return;
-    }
-    if (c->lingering) {
-        c->lingered_bytes += (size_t)nread;
-        if (c->lingered_bytes > LINGER_MAX_BYTES)
-            conn_close(c);
-        return;
-    }
-    conn_feed(c, buf->base, (size_t)nread);
+    conn_parse(conn_proto(conn), (const char *)data, len);
 }
 
-int http1_conn_start(uv_stream_t *stream, const uint8_t *initial, size_t initial_len,
-                     const struct http1_settings *settings)
+/* Answers already queued are for requests already taken in (spans, for the
+ * receiver): let them go out, within the close deadline, so that clients do not send
+ * them again. */
+static void conn_on_stop(struct conn *conn)
+{
+    if (conn_pending_write(conn) > 0 && conn_is_open(conn))
+        conn_close_after_write(conn, 0, CLOSE_DEADLINE_MS);
+    else
+        conn_close(conn);
+}
+
+static void conn_on_free(struct conn *conn)
+{
+    struct http1_conn *c = conn_proto(conn);
+    free(c->body);
+    free(c->pending);
+    free(c);
+}
+
+static const struct conn_ops http1_ops = {
+    .read = conn_on_read,
+    .written = conn_on_written,
+    .timeout = conn_on_timeout,
+    .stop = conn_on_stop,
+    .free = conn_on_free,
+};
+
+int http1_conn_start(struct conn *conn, const struct http1_settings *settings)
 {
     struct http1_conn *c = calloc(1, sizeof(*c));
     if (!c) {
-        uv_close((uv_handle_t *)stream, (uv_close_cb)free);
-        if (settings->closed)
-            settings->closed(settings->closed_ctx);
+        conn_close(conn);
         return -1;
     }
-    c->stream = stream;
+    c->conn = conn;
     c->settings = settings;
-    stream->data = c;
-    uv_timer_init(stream->loop, &c->timer);
-    c->timer.data = c;
-    c->handles_open = 2;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
-    c->next = all_conns;
-    if (all_conns)
-        all_conns->prev = c;
-    all_conns = c;
+    conn_serve(conn, &http1_ops, c, settings->max_pending_write_bytes);
     conn_arm_timer(c, settings->idle_timeout_ms);
-    conn_update_reading(c);
-    if (initial_len)
-        conn_feed(c, (const char *)initial, initial_len);
     return 0;
-}
-
-void http1_close_all(const struct http1_settings *settings)
-{
-    struct http1_conn *c = all_conns;
-    while (c) {
-        struct http1_conn *next = c->next;
-        if (c->settings == settings) {
-            /* Answers already queued are for spans already taken in: let them go out
-             * (within the close deadline) so that clients do not send them again. */
-            if (c->stream->write_queue_size > 0 && !c->closing && !c->lingering) {
-                c->close_after_write = 1;
-                conn_update_reading(c);
-                uv_timer_start(&c->timer, conn_on_close_deadline, CLOSE_DEADLINE_MS, 0);
-            } else {
-                conn_close(c);
-            }
-        }
-        c = next;
-    }
 }

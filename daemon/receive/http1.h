@@ -1,18 +1,19 @@
-/* http1.h — one HTTP/1.1 server connection on a libuv stream, parsed by http-parser.
+/* http1.h — HTTP/1.1 on a server connection (conn.h), parsed by http-parser.
  *
- * Used by the health/metrics server and the OTLP/HTTP receiver. The connection owns
- * its stream from http1_conn_start() on: it reads, parses (keep-alive, pipelining,
- * Content-Length and chunked bodies, Expect: 100-continue), bounds every buffer,
- * enforces the timeouts, and closes and frees everything itself. For each complete
- * request it calls the handler once; the handler answers before returning with
- * http1_respond(). Errors in the request (malformed, header too large, body too large,
- * too slow) are answered by the connection itself, which then closes. */
+ * Used by the health/metrics server and the OTLP/HTTP receiver. From
+ * http1_conn_start() on, the protocol parses what the connection reads (keep-alive,
+ * pipelining, Content-Length and chunked bodies, Expect: 100-continue), bounds every
+ * buffer and enforces the timeouts. For each complete request it calls the handler
+ * once; the handler answers before returning with http1_respond(). Errors in the
+ * request (malformed, header too large, body too large, too slow) are answered by the
+ * protocol itself, and the connection then closes. When the server stops
+ * (conn_group_stop), answers already queued still go out, then the connection closes. */
 #ifndef SPANRELAY_HTTP1_H
 #define SPANRELAY_HTTP1_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
+#include "receive/conn.h"
 
 struct http1_conn;
 
@@ -28,9 +29,6 @@ struct http1_request {
 /* Called for every complete request; must call http1_respond() before returning. */
 typedef void (*http1_handler)(void *ctx, struct http1_conn *conn, const struct http1_request *req);
 
-/* Called once the connection is closed and freed (for connection counting). */
-typedef void (*http1_closed_cb)(void *ctx);
-
 struct http1_settings {
     size_t max_header_bytes;   /* request line + headers */
     size_t max_body_bytes;     /* over it: body_too_large_status, then close */
@@ -40,8 +38,6 @@ struct http1_settings {
     size_t max_pending_write_bytes; /* stop reading while the client does not read */
     http1_handler handler;
     void *ctx;                 /* handler's argument */
-    http1_closed_cb closed;
-    void *closed_ctx;          /* closed's argument */
     /* Optional: called once for each error the connection answers itself; writes the
      * body into buf and returns its length, sets its content type. NULL: text/plain. */
     size_t (*error_body)(int status, const char *message, char *buf, size_t buflen,
@@ -49,11 +45,9 @@ struct http1_settings {
     const char *logger;        /* logger name for the connection's log lines */
 };
 
-/* Takes ownership of an accepted stream (uv_tcp_t or uv_pipe_t allocated with malloc)
- * and parses the initial bytes already read from it (may be 0). Returns 0, or -1 when
- * out of memory (the stream is then closed and freed). */
-int http1_conn_start(uv_stream_t *stream, const uint8_t *initial, size_t initial_len,
-                     const struct http1_settings *settings);
+/* Serves HTTP/1.1 on conn from now on (bytes already read: conn_feed). 0, or -1 when
+ * out of memory (the connection is then closed). */
+int http1_conn_start(struct conn *conn, const struct http1_settings *settings);
 
 /* Answers the current request. extra_headers: NULL or "Name: value\r\n" lines. The
  * answer to a HEAD request carries the headers, with body_len as its length, and no
@@ -63,9 +57,6 @@ void http1_respond(struct http1_conn *conn, int status, const char *content_type
 
 /* Asks the connection to close once the current response is written. */
 void http1_close_after_response(struct http1_conn *conn);
-
-/* Closes every open connection started with these settings (shutdown). */
-void http1_close_all(const struct http1_settings *settings);
 
 const char *http1_reason(int status);
 

@@ -1,8 +1,8 @@
 /* receiver.c — the OTLP listeners and the first bytes of every connection.
  *
- * A connection is counted against receiver.maxConnections from accept to close. On
- * listeners that serve both protocols its first bytes are read into a 24-byte buffer:
- * the HTTP/2 connection preface means OTLP/gRPC, anything else is parsed as HTTP/1.1
+ * A connection (conn.h) is counted against receiver.maxConnections from accept to
+ * close. On listeners that serve both protocols its first 24 bytes are kept: the
+ * HTTP/2 connection preface means OTLP/gRPC, anything else is parsed as HTTP/1.1
  * (where garbage gets a 400). The bytes already read are handed to the protocol. */
 #include "receive/receiver.h"
 
@@ -17,7 +17,7 @@
 
 #include "base/log.h"
 #include "base/netaddr.h"
-#include "receive/receiver_conn.h"
+#include "receive/receiver_protocols.h"
 #include "base/stats.h"
 
 #define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -37,13 +37,9 @@ struct listener {
 };
 
 struct sniff {
-    uv_stream_t *stream;
-    uv_timer_t timer;
     struct receiver *r;
-    struct sniff *prev, *next;
     uint8_t buf[PREFACE_LEN];
     size_t len;
-    int handles_open;
 };
 
 struct receiver {
@@ -52,8 +48,7 @@ struct receiver {
     struct listener listeners[3];
     int nlisteners;
     int handles_open;          /* listeners not yet closed */
-    struct sniff *sniffing;
-    unsigned connections;
+    struct conn_group conns;   /* every connection, sniffing or served */
     int stopping;
     char *socket_path;
     struct http1_settings http;
@@ -63,7 +58,7 @@ struct receiver {
 
 static void receiver_maybe_free(struct receiver *r)
 {
-    if (r->stopping && r->handles_open == 0 && r->connections == 0) {
+    if (r->stopping && r->handles_open == 0 && r->conns.count == 0) {
         free(r->socket_path);
         free(r);
     }
@@ -72,137 +67,74 @@ static void receiver_maybe_free(struct receiver *r)
 static void conn_closed(void *ctx)
 {
     struct receiver *r = ctx;
-    r->connections--;
     stats.connections_open--;
     receiver_maybe_free(r);
 }
 
-static void sniff_on_closed(uv_handle_t *h)
+static void serve(struct receiver *r, struct conn *c, int is_grpc)
 {
-    struct sniff *s = h->data;
-    if (--s->handles_open > 0)
-        return;
-    free(s->stream);
-    free(s);
-}
-
-static void sniff_unlink(struct sniff *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        s->r->sniffing = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-}
-
-/* Ends a connection that never got past its first bytes. */
-static void sniff_abort(struct sniff *s)
-{
-    struct receiver *r = s->r;
-    sniff_unlink(s);
-    uv_timer_stop(&s->timer);
-    s->stream->data = s;
-    uv_close((uv_handle_t *)&s->timer, sniff_on_closed);
-    uv_close((uv_handle_t *)s->stream, sniff_on_closed);
-    conn_closed(r);
-}
-
-static void sniff_hand_over(struct sniff *s, int is_grpc)
-{
-    struct receiver *r = s->r;
-    uv_stream_t *stream = s->stream;
-    sniff_unlink(s);
-    uv_read_stop(stream);
-    uv_timer_stop(&s->timer);
-    s->stream = NULL;
-    s->handles_open = 1;
-    uv_close((uv_handle_t *)&s->timer, sniff_on_closed);
     if (is_grpc)
-        receiver_grpc_start(stream, s->buf, s->len, &r->grpc);
+        receiver_grpc_start(c, &r->grpc);
     else
-        http1_conn_start(stream, s->buf, s->len, &r->http);
+        http1_conn_start(c, &r->http);
 }
 
-static void sniff_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* The first bytes tell the protocol: the connection is handed to it with every byte
+ * read so far. */
+static void sniff_on_read(struct conn *c, const uint8_t *data, size_t len)
 {
-    struct sniff *s = h->data;
-    (void)suggested;
-    *buf = uv_buf_init((char *)s->buf + s->len, (unsigned)(PREFACE_LEN - s->len));
-}
-
-static void sniff_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-    struct sniff *s = stream->data;
-    (void)buf;
-    if (nread == 0)
-        return;
-    if (nread < 0) {
-        sniff_abort(s);
-        return;
-    }
-    s->len += (size_t)nread;
+    struct sniff *s = conn_proto(c);
+    size_t take = len < PREFACE_LEN - s->len ? len : PREFACE_LEN - s->len;
+    memcpy(s->buf + s->len, data, take);
+    s->len += take;
+    int is_grpc;
     /* A request that diverges from the preface early is HTTP/1.1; one that diverges
      * late ("PRI * HTTP/2.0" then junk) is a broken HTTP/2 client, answered with GOAWAY. */
-    if (memcmp(s->buf, PREFACE, s->len) != 0) {
-        sniff_hand_over(s, s->buf[0] == 'P' && s->len >= 4 && memcmp(s->buf, "PRI ", 4) == 0);
+    if (memcmp(s->buf, PREFACE, s->len) != 0)
+        is_grpc = s->len >= 4 && memcmp(s->buf, "PRI ", 4) == 0;
+    else if (s->len == PREFACE_LEN)
+        is_grpc = 1;
+    else
         return;
-    }
-    if (s->len == PREFACE_LEN)
-        sniff_hand_over(s, 1);
+    uint8_t first[PREFACE_LEN];
+    size_t first_len = s->len;
+    memcpy(first, s->buf, first_len);
+    struct receiver *r = s->r;
+    free(s);
+    conn_serve(c, NULL, NULL, 0);
+    serve(r, c, is_grpc);
+    conn_feed(c, first, first_len);
+    conn_feed(c, data + take, len - take);
 }
 
-static void sniff_on_timeout(uv_timer_t *t)
+static void sniff_on_timeout(struct conn *c)
 {
-    struct sniff *s = t->data;
     log_write(LOG_DEBUG, "spanrelay.receiver", "connection sent nothing in time, closing", NULL, 0);
-    sniff_abort(s);
+    conn_close(c);
 }
 
-static void sniff_start(struct receiver *r, uv_stream_t *stream)
+static void sniff_free(struct conn *c)
+{
+    free(conn_proto(c));
+}
+
+static const struct conn_ops sniff_ops = {
+    .read = sniff_on_read,
+    .timeout = sniff_on_timeout,
+    .stop = conn_close,
+    .free = sniff_free,
+};
+
+static void sniff_start(struct receiver *r, struct conn *c)
 {
     struct sniff *s = calloc(1, sizeof(*s));
     if (!s) {
-        uv_close((uv_handle_t *)stream, (uv_close_cb)free);
-        conn_closed(r);
+        conn_close(c);
         return;
     }
-    s->stream = stream;
     s->r = r;
-    stream->data = s;
-    uv_timer_init(r->loop, &s->timer);
-    s->timer.data = s;
-    s->handles_open = 2;
-    s->next = r->sniffing;
-    if (r->sniffing)
-        r->sniffing->prev = s;
-    r->sniffing = s;
-    uv_timer_start(&s->timer, sniff_on_timeout, r->cfg->receiver_request_timeout_ms, 0);
-    uv_read_start(stream, sniff_alloc, sniff_on_read);
-}
-
-static uv_stream_t *accept_client(struct listener *l)
-{
-    uv_stream_t *client;
-    if (l->is_pipe) {
-        uv_pipe_t *p = malloc(sizeof(*p));
-        if (!p)
-            return NULL;
-        uv_pipe_init(l->r->loop, p, 0);
-        client = (uv_stream_t *)p;
-    } else {
-        uv_tcp_t *t = malloc(sizeof(*t));
-        if (!t)
-            return NULL;
-        uv_tcp_init(l->r->loop, t);
-        uv_tcp_nodelay(t, 1);
-        client = (uv_stream_t *)t;
-    }
-    if (uv_accept((uv_stream_t *)&l->h, client) < 0) {
-        uv_close((uv_handle_t *)client, (uv_close_cb)free);
-        return NULL;
-    }
-    return client;
+    conn_serve(c, &sniff_ops, s, 0);
+    conn_timer(c, r->cfg->receiver_request_timeout_ms);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -211,26 +143,25 @@ static void on_connection(uv_stream_t *server, int status)
     struct receiver *r = l->r;
     if (status < 0 || r->stopping)
         return;
-    uv_stream_t *client = accept_client(l);
-    if (!client)
-        return;
-    if (r->connections >= r->cfg->receiver_max_connections) {
+    struct conn *c;
+    enum conn_accept_result rc = conn_accept(server, &r->conns, &c);
+    if (rc == CONN_FULL) {
         stats.connections_refused++;
         log_write_limited(&r->refuse_limiter, LOG_WARNING, "spanrelay.receiver",
                           "connection refused: receiver.maxConnections reached",
                           (struct log_field[]){ LOG_INT("max_connections",
                                                         r->cfg->receiver_max_connections) },
                           1);
-        uv_close((uv_handle_t *)client, (uv_close_cb)free);
         return;
     }
-    r->connections++;
+    if (rc != CONN_ACCEPTED)
+        return;
     stats.connections_open++;
     stats.connections_accepted++;
     switch (l->mode) {
-    case LISTEN_SNIFF: sniff_start(r, client); break;
-    case LISTEN_GRPC: receiver_grpc_start(client, NULL, 0, &r->grpc); break;
-    case LISTEN_HTTP: http1_conn_start(client, NULL, 0, &r->http); break;
+    case LISTEN_SNIFF: sniff_start(r, c); break;
+    case LISTEN_GRPC: serve(r, c, 1); break;
+    case LISTEN_HTTP: serve(r, c, 0); break;
     }
 }
 
@@ -367,8 +298,13 @@ struct receiver *receiver_start(uv_loop_t *loop, const struct config *cfg,
     r->loop = loop;
     r->cfg = cfg;
     r->refuse_limiter = (struct log_limiter)LOG_LIMITER_INIT(10000);
-    receiver_http_settings(&r->http, cfg, pipeline, conn_closed, r);
-    r->grpc = (struct receiver_grpc_settings){ cfg, pipeline, conn_closed, r };
+    r->conns = (struct conn_group){
+        .max = cfg->receiver_max_connections,
+        .closed = conn_closed,
+        .ctx = r,
+    };
+    receiver_http_settings(&r->http, cfg, pipeline);
+    r->grpc = (struct receiver_grpc_settings){ cfg, pipeline };
 
     int rc = 0;
     if (cfg->receiver_socket[0])
@@ -404,10 +340,7 @@ void receiver_stop(struct receiver *r)
     }
     if (r->socket_path)
         unlink(r->socket_path);
-    while (r->sniffing)
-        sniff_abort(r->sniffing);
-    http1_close_all(&r->http);
-    receiver_grpc_close_all(&r->grpc);
+    conn_group_stop(&r->conns);
     /* Freed here when nothing was open, else by the last close callback. */
     receiver_maybe_free(r);
 }

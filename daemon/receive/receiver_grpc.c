@@ -1,7 +1,7 @@
 /* receiver_grpc.c — OTLP/gRPC over h2c (prior knowledge), one nghttp2 server session
- * per connection, driven by the libuv loop as in nghttp2's libevent server example:
- * bytes read go to nghttp2_session_mem_recv, frames nghttp2 wants to send are
- * collected with nghttp2_session_mem_send and written with one uv_write.
+ * per server connection (conn.h), as in nghttp2's libevent server example: bytes read
+ * go to nghttp2_session_mem_recv, frames nghttp2 wants to send are collected with
+ * nghttp2_session_mem_send into one write.
  *
  * Each stream carries one unary Export call: a length-prefixed message, identity or
  * gzip, answered as soon as END_STREAM arrives. Request bytes are bounded per stream
@@ -20,7 +20,7 @@
 #include "base/compress.h"
 #include "base/log.h"
 #include "receive/otlp_response.h"
-#include "receive/receiver_conn.h"
+#include "receive/receiver_protocols.h"
 #include "base/stats.h"
 
 #define LOGGER "spanrelay.receiver.grpc"
@@ -36,18 +36,10 @@
 struct grpc_stream;
 
 struct grpc_conn {
-    uv_stream_t *stream;
+    struct conn *conn;
     struct grpc_stream *streams;  /* open streams: nghttp2_session_del does not report them */
-    uv_timer_t timer;
     nghttp2_session *session;
     const struct receiver_grpc_settings *s;
-    struct grpc_conn *prev, *next;
-    int handles_open;
-    int closing;
-    int close_when_written;
-    int lingering;                /* GOAWAY written and our side shut: reading until EOF */
-    uv_shutdown_t shutdown_req;
-    int reading;
     int open_streams;
     uint64_t idle_since_ms;       /* loop time the last stream closed (or the connection opened) */
 };
@@ -70,13 +62,10 @@ struct grpc_stream {
     size_t resp_len, resp_off;
 };
 
-static struct grpc_conn *all_conns;
 static size_t buffered_bytes;
 
 static void conn_send(struct grpc_conn *c);
-static void conn_close(struct grpc_conn *c);
 static void conn_arm_timer(struct grpc_conn *c);
-static void conn_on_timeout(uv_timer_t *t);
 
 static void stream_release(struct grpc_stream *st)
 {
@@ -290,7 +279,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     if (!st)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     st->id = frame->hd.stream_id;
-    st->started_ms = uv_now(c->stream->loop);
+    st->started_ms = uv_now(conn_loop(c->conn));
     st->next = c->streams;
     if (c->streams)
         c->streams->prev = st;
@@ -416,8 +405,8 @@ static void stream_free(struct grpc_conn *c, struct grpc_stream *st)
         st->next->prev = st->prev;
     stream_release(st);
     free(st);
-    if (--c->open_streams == 0 && !c->closing) {
-        c->idle_since_ms = uv_now(c->stream->loop);
+    if (--c->open_streams == 0 && !conn_is_ending(c->conn)) {
+        c->idle_since_ms = uv_now(conn_loop(c->conn));
         conn_arm_timer(c);
     }
 }
@@ -452,55 +441,15 @@ static nghttp2_session_callbacks *server_callbacks(void)
     return cbs;
 }
 
-static void list_remove(struct grpc_conn *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else if (all_conns == c)
-        all_conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-}
-
-static void conn_on_handle_closed(uv_handle_t *h)
-{
-    struct grpc_conn *c = h->data;
-    if (--c->handles_open > 0)
-        return;
-    while (c->streams)
-        stream_free(c, c->streams);
-    nghttp2_session_del(c->session);
-    if (c->s->closed)
-        c->s->closed(c->s->ctx);
-    free(c->stream);
-    free(c);
-}
-
-static void conn_close(struct grpc_conn *c)
-{
-    if (c->closing)
-        return;
-    c->closing = 1;
-    list_remove(c);
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, conn_on_handle_closed);
-    uv_close((uv_handle_t *)c->stream, conn_on_handle_closed);
-}
-
-static void conn_on_force_close(uv_timer_t *t)
-{
-    conn_close(t->data);
-}
-
-/* GOAWAY, then a second for the client to read it before the connection is cut. */
+/* GOAWAY, then a second for the client to read it before the connection is cut. Our
+ * side is then shut down and what still comes is read and discarded: closing at once
+ * would reset a client whose last frames are still unread on our side, and a reset may
+ * make it drop our GOAWAY unread. */
 static void conn_goaway(struct grpc_conn *c, uint32_t error_code)
 {
     nghttp2_session_terminate_session(c->session, error_code);
-    c->close_when_written = 1;
     conn_send(c);
-    if (!c->closing)
-        uv_timer_start(&c->timer, conn_on_force_close, 1000, 0);
+    conn_close_after_write(c->conn, 1, 1000);
 }
 
 /* The timer runs from events, not from bytes: a stream gets receiver.requestTimeout
@@ -508,8 +457,6 @@ static void conn_goaway(struct grpc_conn *c, uint32_t error_code)
  * streams), and a connection with no stream gets receiver.idleTimeout. */
 static void conn_arm_timer(struct grpc_conn *c)
 {
-    if (c->closing || c->close_when_written)
-        return;
     uint64_t deadline = UINT64_MAX;
     for (struct grpc_stream *st = c->streams; st; st = st->next)
         if (!st->reset && st->started_ms + c->s->cfg->receiver_request_timeout_ms < deadline)
@@ -517,25 +464,25 @@ static void conn_arm_timer(struct grpc_conn *c)
     if (c->open_streams == 0)
         deadline = c->idle_since_ms + c->s->cfg->receiver_idle_timeout_ms;
     if (deadline == UINT64_MAX) {
-        uv_timer_stop(&c->timer);
+        conn_timer_stop(c->conn);
         return;
     }
-    uint64_t now = uv_now(c->stream->loop);
-    uv_timer_start(&c->timer, conn_on_timeout, deadline > now ? deadline - now : 0, 0);
+    uint64_t now = uv_now(conn_loop(c->conn));
+    conn_timer(c->conn, deadline > now ? deadline - now : 0);
 }
 
-static void conn_on_timeout(uv_timer_t *t)
+static void conn_on_timeout(struct conn *conn)
 {
-    struct grpc_conn *c = t->data;
-    uint64_t now = uv_now(c->stream->loop);
+    struct grpc_conn *c = conn_proto(conn);
+    uint64_t now = uv_now(conn_loop(conn));
     if (c->open_streams == 0) {
         log_write(LOG_DEBUG, LOGGER, "idle connection, closing", NULL, 0);
         conn_goaway(c, NGHTTP2_NO_ERROR);
         return;
     }
-    if (c->stream->write_queue_size > 0) {
+    if (conn_pending_write(conn) > 0) {
         /* Our answers sit unread: a client that does not read gets no more time. */
-        conn_close(c);
+        conn_close(conn);
         return;
     }
     for (struct grpc_stream *st = c->streams; st; st = st->next) {
@@ -550,135 +497,37 @@ static void conn_on_timeout(uv_timer_t *t)
     conn_arm_timer(c);
 }
 
-static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    static char slab[65536];
-    (void)h;
-    (void)suggested;
-    /* nghttp2 consumes every byte before mem_recv returns: one buffer serves all. */
-    *buf = uv_buf_init(slab, sizeof(slab));
-}
-
-static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-
-static void conn_update_reading(struct grpc_conn *c)
-{
-    if (c->closing)
-        return;
-    int want = c->lingering ||
-               (!c->close_when_written && c->stream->write_queue_size <= MAX_PENDING_WRITE);
-    if (want && !c->reading) {
-        if (uv_read_start(c->stream, conn_alloc, conn_on_read) == 0)
-            c->reading = 1;
-    } else if (!want && c->reading) {
-        uv_read_stop(c->stream);
-        c->reading = 0;
-    }
-}
-
-struct write_req {
-    uv_write_t req;
-    struct grpc_conn *conn;
-    size_t len;
-    uint8_t data[];
-};
-
-static void conn_on_write(uv_write_t *req, int status)
-{
-    struct write_req *w = (struct write_req *)req;
-    struct grpc_conn *c = w->conn;
-    free(w);
-    if (c->closing)
-        return;
-    if (status < 0) {
-        conn_close(c);
-        return;
-    }
-    if (c->stream->write_queue_size == 0) {
-        conn_send(c);
-        if (c->closing)
-            return;
-    }
-    conn_update_reading(c);
-}
-
-static void conn_on_shutdown(uv_shutdown_t *req, int status)
-{
-    (void)req;
-    (void)status;
-}
-
-/* Closing at once would reset a client whose last frames are still unread on our side,
- * and a reset may make it drop our GOAWAY unread. So our side is shut down and what
- * still comes is read and discarded until the client closes, or the force-close timer
- * (one second) ends it. */
-static void conn_linger(struct grpc_conn *c)
-{
-    if (c->lingering || c->closing)
-        return;
-    c->lingering = 1;
-    if (uv_shutdown(&c->shutdown_req, c->stream, conn_on_shutdown) < 0) {
-        conn_close(c);
-        return;
-    }
-    if (!uv_is_active((uv_handle_t *)&c->timer) || uv_timer_get_due_in(&c->timer) > 1000)
-        uv_timer_start(&c->timer, conn_on_force_close, 1000, 0);
-    conn_update_reading(c);
-}
-
-/* Collects everything nghttp2 wants to send into one write. */
+/* Collects everything nghttp2 wants to send into one write, up to MAX_PENDING_WRITE
+ * unread by the client; conn_on_written asks again once the client has read it. */
 static void conn_send(struct grpc_conn *c)
 {
-    if (c->closing || c->lingering)
+    if (!conn_is_open(c->conn))
         return;
-    size_t total = 0, cap = 0;
-    struct write_req *w = NULL;
-    /* Stop collecting past the pending-write bound: conn_on_write resumes. */
-    while (c->stream->write_queue_size + total < MAX_PENDING_WRITE) {
+    while (conn_pending_write(c->conn) < MAX_PENDING_WRITE) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(c->session, &data);
         if (n < 0) {
-            free(w);
-            conn_close(c);
+            conn_close(c->conn);
             return;
         }
         if (n == 0)
             break;
-        if (total + (size_t)n > cap) {
-            size_t ncap = cap ? cap * 2 : 16384;
-            while (ncap < total + (size_t)n)
-                ncap *= 2;
-            struct write_req *nw = realloc(w, sizeof(*w) + ncap);
-            if (!nw) {
-                free(w);
-                conn_close(c);
-                return;
-            }
-            w = nw;
-            cap = ncap;
-        }
-        memcpy(w->data + total, data, (size_t)n);
-        total += (size_t)n;
-    }
-    if (total > 0) {
-        w->conn = c;
-        w->len = total;
-        uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)total);
-        if (uv_write(&w->req, c->stream, &buf, 1, conn_on_write) < 0) {
-            free(w);
-            conn_close(c);
+        uint8_t *p = conn_append(c->conn, (size_t)n);
+        if (!p)
             return;
-        }
-    } else {
-        free(w);
+        memcpy(p, data, (size_t)n);
     }
-    if (c->stream->write_queue_size == 0 &&
-        (c->close_when_written || (!nghttp2_session_want_read(c->session) &&
-                                   !nghttp2_session_want_write(c->session)))) {
-        conn_linger(c);
+    if (conn_flush(c->conn) < 0)
         return;
-    }
-    conn_update_reading(c);
+    /* Both sides are done (GOAWAY sent or received, no stream left). */
+    if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))
+        conn_close_after_write(c->conn, 1, 1000);
+}
+
+static void conn_on_written(struct conn *conn)
+{
+    if (conn_pending_write(conn) == 0)
+        conn_send(conn_proto(conn));
 }
 
 static void conn_protocol_error(struct grpc_conn *c, int err)
@@ -688,8 +537,9 @@ static void conn_protocol_error(struct grpc_conn *c, int err)
     conn_goaway(c, NGHTTP2_PROTOCOL_ERROR);
 }
 
-static void conn_feed(struct grpc_conn *c, const uint8_t *data, size_t len)
+static void conn_on_read(struct conn *conn, const uint8_t *data, size_t len)
 {
+    struct grpc_conn *c = conn_proto(conn);
     ssize_t n = nghttp2_session_mem_recv(c->session, data, len);
     if (n < 0) {
         conn_protocol_error(c, (int)n);
@@ -698,19 +548,27 @@ static void conn_feed(struct grpc_conn *c, const uint8_t *data, size_t len)
     conn_send(c);
 }
 
-static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+static void conn_on_stop(struct conn *conn)
 {
-    struct grpc_conn *c = s->data;
-    if (nread == 0)
-        return;
-    if (nread < 0) {
-        conn_close(c);
-        return;
-    }
-    if (c->lingering)
-        return;
-    conn_feed(c, (const uint8_t *)buf->base, (size_t)nread);
+    conn_goaway(conn_proto(conn), NGHTTP2_NO_ERROR);
 }
+
+static void conn_on_free(struct conn *conn)
+{
+    struct grpc_conn *c = conn_proto(conn);
+    while (c->streams)
+        stream_free(c, c->streams);
+    nghttp2_session_del(c->session);
+    free(c);
+}
+
+static const struct conn_ops grpc_ops = {
+    .read = conn_on_read,
+    .written = conn_on_written,
+    .timeout = conn_on_timeout,
+    .stop = conn_on_stop,
+    .free = conn_on_free,
+};
 
 /* The server's first SETTINGS frame. Once a client acknowledges a
  * MAX_CONCURRENT_STREAMS, nghttp2 answers any stream past it by closing the whole
@@ -733,72 +591,37 @@ static int send_initial_settings(struct grpc_conn *c)
     ssize_t n = nghttp2_session_mem_send(c->session, &frame);
     if (n != (ssize_t)(9 + 6 * (niv - 1)) || frame[3] != NGHTTP2_SETTINGS)
         return -1;
-    struct write_req *w = malloc(sizeof(*w) + 9 + 6 * niv);
-    if (!w)
+    uint8_t *out = conn_append(c->conn, 9 + 6 * niv);
+    if (!out)
         return -1;
-    memcpy(w->data, frame, 9);
-    w->data[2] = (uint8_t)(6 * niv);
-    if (nghttp2_pack_settings_payload(w->data + 9, 6 * niv, iv, niv) != (ssize_t)(6 * niv)) {
-        free(w);
+    memcpy(out, frame, 9);
+    out[2] = (uint8_t)(6 * niv);
+    if (nghttp2_pack_settings_payload(out + 9, 6 * niv, iv, niv) != (ssize_t)(6 * niv))
         return -1;
-    }
-    w->conn = c;
-    w->len = 9 + 6 * niv;
-    uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)w->len);
-    if (uv_write(&w->req, c->stream, &buf, 1, conn_on_write) < 0) {
-        free(w);
-        return -1;
-    }
     return 0;
 }
 
-int receiver_grpc_start(uv_stream_t *stream, const uint8_t *initial, size_t len,
-                        const struct receiver_grpc_settings *s)
+int receiver_grpc_start(struct conn *conn, const struct receiver_grpc_settings *s)
 {
     struct grpc_conn *c = calloc(1, sizeof(*c));
     nghttp2_session_callbacks *cbs = server_callbacks();
     if (!c || !cbs || nghttp2_session_server_new(&c->session, cbs, c) != 0) {
         free(c);
-        uv_close((uv_handle_t *)stream, (uv_close_cb)free);
-        if (s->closed)
-            s->closed(s->ctx);
+        conn_close(conn);
         return -1;
     }
-    c->stream = stream;
+    c->conn = conn;
     c->s = s;
-    stream->data = c;
-    uv_timer_init(stream->loop, &c->timer);
-    c->timer.data = c;
-    c->handles_open = 2;
-    c->next = all_conns;
-    if (all_conns)
-        all_conns->prev = c;
-    all_conns = c;
-
+    conn_serve(conn, &grpc_ops, c, MAX_PENDING_WRITE);
     if (send_initial_settings(c) < 0) {
-        conn_close(c);
-        return 0;
+        conn_close(conn);
+        return -1;
     }
     /* The connection window starts at 64 KiB; widen it so that many concurrent exports
      * are not throttled by round trips. */
     nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0, CONNECTION_WINDOW);
-    c->idle_since_ms = uv_now(stream->loop);
+    c->idle_since_ms = uv_now(conn_loop(conn));
     conn_arm_timer(c);
-    if (len)
-        conn_feed(c, initial, len);
-    else
-        conn_send(c);
+    conn_send(c);
     return 0;
-}
-
-void receiver_grpc_close_all(const struct receiver_grpc_settings *s)
-{
-    struct grpc_conn *c = all_conns;
-    while (c) {
-        struct grpc_conn *next = c->next;
-        if (c->s == s) {
-            conn_goaway(c, NGHTTP2_NO_ERROR);
-        }
-        c = next;
-    }
 }

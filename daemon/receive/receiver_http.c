@@ -13,7 +13,7 @@
 #include "base/log.h"
 #include "receive/otlp_json.h"
 #include "receive/otlp_response.h"
-#include "receive/receiver_conn.h"
+#include "receive/receiver_protocols.h"
 #include "base/stats.h"
 
 #define LOGGER "spanrelay.receiver.http"
@@ -177,7 +177,7 @@ static size_t http_error_body(int status, const char *message, char *buf, size_t
 }
 
 void receiver_http_settings(struct http1_settings *s, const struct config *cfg,
-                            struct pipeline *pipeline, http1_closed_cb closed, void *ctx)
+                            struct pipeline *pipeline)
 {
     receiver_state.cfg = cfg;
     receiver_state.pipeline = pipeline;
@@ -190,8 +190,6 @@ void receiver_http_settings(struct http1_settings *s, const struct config *cfg,
         .max_pending_write_bytes = 256 * 1024,
         .handler = http_handle,
         .ctx = &receiver_state,
-        .closed = closed,
-        .closed_ctx = ctx,
         .error_body = http_error_body,
         .logger = LOGGER,
     };

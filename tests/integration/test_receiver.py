@@ -542,7 +542,7 @@ class ClientsThatDoNotRead(unittest.TestCase):
             self.addCleanup(lambda: [s.close() for s in socks])
             time.sleep(0.5)
             grown = d.metrics()['process_resident_memory_bytes'] - before
-            # each connection may hold about 1 MiB of unread answers, no more (a sanitized
+            # each connection may hold about 256 KiB of unread answers, no more (a sanitized
             # build's allocator keeps freed memory, so its RSS says nothing here)
             if os.environ.get('SPANRELAY_ASAN') != '1':
                 self.assertLess(grown, 24 << 20, 'RSS grew by %d' % grown)
