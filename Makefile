@@ -114,22 +114,34 @@ bench: deps all $(BUILD)/bench/loadgen
 	@/usr/bin/python3 bench/run.py
 
 # libFuzzer targets (clang): the wire walk, OTLP/JSON, the YAML configuration, spool
-# recovery. FUZZ_SECONDS each; crashes land in build/fuzz/.
+# recovery, and the two receivers (an HTTP/2 and an HTTP/1.1 server connection driven
+# in process by tests/fuzz/conn_driver.c, the real pipeline behind them). The whole
+# library is built again with clang, instrumented, in build/fuzz/lib. FUZZ_SECONDS each; seeds are
+# tests/fuzz/corpus/<target>/, what the runs find goes to build/fuzz/corpus_<target>/,
+# crashes to build/fuzz/.
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS := daemon/pipeline/otlp.c daemon/base/utf8.c daemon/base/codec.c daemon/pipeline/sampler.c \
-             daemon/pipeline/tracestate.c \
-             daemon/receive/otlp_json.c daemon/base/config.c daemon/export/spool.c daemon/base/log.c \
-             $(GEN_C)
-fuzz: deps gen
-	@mkdir -p build/fuzz
-	@for t in otlp json config spool; do \
+FUZZ_TARGETS ?= otlp json config spool grpc http
+FUZZ_LIB := build/fuzz/lib
+ifeq ($(SAN),fuzz)
+CFLAGS_BASE += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=undefined
+endif
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/conn_driver.c tests/fuzz/conn_driver.h \
+                   $(FUZZ_LIB)/libspanrelay.a
+	@echo "  CC      $@"
+	@clang $(CFLAGS_BASE) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+	    -fno-sanitize-recover=undefined -I$(FUZZ_LIB)/gen -Idaemon -I. -Itests/fuzz \
+	    $(PKG_CFLAGS) -o $@ $< tests/fuzz/conn_driver.c $(FUZZ_LIB)/libspanrelay.a $(PKG_LIBS)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_LIB) SAN=fuzz CC=clang $(FUZZ_LIB)/libspanrelay.a
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	@for t in $(FUZZ_TARGETS); do \
 	    echo "  FUZZ    $$t ($(FUZZ_SECONDS)s)"; \
-	    clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	        -I$(GEN_DIR) -Idaemon -I. $(PKG_CFLAGS) tests/fuzz/fuzz_$$t.c $(FUZZ_SRCS) \
-	        -o build/fuzz/fuzz_$$t $(PKG_LIBS) || exit 1; \
-	    mkdir -p build/fuzz/corpus_$$t; \
+	    mkdir -p build/fuzz/corpus_$$t tests/fuzz/corpus/$$t; \
 	    (cd build/fuzz && ./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-	        corpus_$$t 2>&1 | tail -3) || exit 1; \
+	        corpus_$$t ../../tests/fuzz/corpus/$$t 2>&1 | tail -3) || exit 1; \
 	done
 
 clean:
