@@ -59,6 +59,17 @@ def _executable(path):
     return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
+def _merge(base, over):
+    """Merges the mapping over into base, as helm merges values: maps key by key, the rest
+    replaced."""
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
 class HelmTestCase(unittest.TestCase):
     """Runs helm with its own cache/config/data directories, so nothing outside a temporary
     directory is read or written, and no cluster is ever contacted."""
@@ -157,17 +168,10 @@ class HelmTestCase(unittest.TestCase):
 
     def effective_values(self, name):
         """values.yaml with the named values file merged over it, as helm merges them."""
-        def merge(base, over):
-            for k, v in over.items():
-                if isinstance(v, dict) and isinstance(base.get(k), dict):
-                    merge(base[k], v)
-                else:
-                    base[k] = v
-            return base
         vals = self.chart_defaults()
         if VALUES_FILES[name]:
             with open(VALUES_FILES[name], 'rb') as f:
-                merge(vals, self.parse_yaml(f.read()))
+                _merge(vals, self.parse_yaml(f.read()))
         return vals
 
     # ------------------------------------------------------------------ picking objects
@@ -650,12 +654,12 @@ class Schema(HelmTestCase):
         self.rejected('otell:\n  enabled: true\n', 'Additional property otell is not allowed')
 
     def test_sampling_ratio_outside_0_1(self):
-        self.rejected('otel:\n  samplingRatio: 1.5\n',
-                      'otel.samplingRatio: Must be less than or equal to 1')
-        self.rejected('otel:\n  samplingRatio: -0.1\n',
-                      'otel.samplingRatio: Must be greater than or equal to 0')
-        self.rejected('otel:\n  samplingRatio: "0.5"\n',
-                      'otel.samplingRatio: Invalid type. Expected: number, given: string')
+        for ratio in ('1.5', '-0.1', '"1.5"'):
+            err = self.render_fails(self.values_file('otel:\n  samplingRatio: %s\n' % ratio))
+            self.assertIn('spanrelay: otel.samplingRatio must be a number from 0 to 1, got %s'
+                          % ratio.strip('"'), err)
+        self.rejected('otel:\n  samplingRatio: half\n', 'otel.samplingRatio: Does not match pattern')
+        self.rejected('otel:\n  samplingRatio: true\n', 'otel.samplingRatio: Invalid type')
 
     def test_sampler_words(self):
         self.rejected('otel:\n  sampler:\n    rule: traceidratio\n',
@@ -678,13 +682,175 @@ class Schema(HelmTestCase):
         self.rejected('sidecar:\n  bufferMaxBytes: 64Mi\n', 'sidecar.bufferMaxBytes')
         self.rejected('sidecar:\n  exporter:\n    batchTimeout: 0.2s\n',
                       'sidecar.exporter.batchTimeout')
-        self.rejected('sidecar:\n  healthPort: 70000\n', 'sidecar.healthPort')
+        err = self.render_fails(self.values_file('sidecar:\n  healthPort: 70000\n'))
+        self.assertIn('spanrelay: sidecar.healthPort must be a whole number from 1 to 65535, '
+                      'got 70000', err)
+        self.rejected('sidecar:\n  healthPort: 13133.5\n', 'sidecar.healthPort: Invalid type')
         self.rejected('otel:\n  enabled: "true"\n', 'otel.enabled')
 
     def test_every_shipped_values_file_passes(self):
         for name, values in VALUES_FILES.items():
             r = self.template(values)
             self.assertEqual(r.returncode, 0, '%s: %s' % (name, r.stderr.decode()))
+
+
+# Every number of values.yaml: (key, a value away from the default, where the render shows
+# it). Together they are a valid setting (in classic mode: the grace period exceeds the
+# drain plus the preStop delay). `show` takes (objects, daemon config) and returns what was
+# rendered for the key, to be compared with the value as a number.
+NUMERIC_KEYS = [
+    ('otel.samplingRatio', 0.25, lambda o, c: c['otel']['samplingRatio']),
+    ('sidecar.healthPort', 14133, lambda o, c: int(c['health']['listen'].rsplit(':', 1)[1])),
+    ('sidecar.bufferMaxBytes', 33554432, lambda o, c: c['buffer']['maxBytes']),
+    ('sidecar.shutdownTimeoutSeconds', 20, lambda o, c: int(c['shutdownTimeout'][:-1])),
+    ('sidecar.terminationGracePeriodSeconds', 45,
+     lambda o, c: HelmTestCase.pod_spec(o['Deployment'])['terminationGracePeriodSeconds']),
+    ('sidecar.classicPreStopSleepSeconds', 7,
+     lambda o, c: int(o['sidecar']['lifecycle']['preStop']['exec']['command'][1])),
+    ('sidecar.fsGroup', 20001,
+     lambda o, c: HelmTestCase.pod_spec(o['Deployment'])['securityContext']['fsGroup']),
+    ('sidecar.receiver.maxRequestBytes', 8388608, lambda o, c: c['receiver']['maxRequestBytes']),
+    ('sidecar.receiver.maxConnections', 64, lambda o, c: c['receiver']['maxConnections']),
+    ('sidecar.exporter.maxBatchBytes', 524288, lambda o, c: c['exporter']['maxBatchBytes']),
+    ('sidecar.exporter.maxBatchSpans', 512, lambda o, c: c['exporter']['maxBatchSpans']),
+    ('sidecar.exporter.batchTimeout', 250, lambda o, c: c['exporter']['batchTimeout']),
+    ('sidecar.exporter.timeout', 5000, lambda o, c: c['exporter']['timeout']),
+    ('sidecar.exporter.retry.initialInterval', 100,
+     lambda o, c: c['exporter']['retry']['initialInterval']),
+    ('sidecar.exporter.retry.maxInterval', 2000,
+     lambda o, c: c['exporter']['retry']['maxInterval']),
+    ('sidecar.exporter.retry.maxElapsedTime', 60000,
+     lambda o, c: c['exporter']['retry']['maxElapsedTime']),
+    ('sidecar.securityContext.runAsUser', 20002,
+     lambda o, c: o['sidecar']['securityContext']['runAsUser']),
+    ('sidecar.securityContext.runAsGroup', 20003,
+     lambda o, c: o['sidecar']['securityContext']['runAsGroup']),
+    ('sidecar.resources.limits.cpu', 2, lambda o, c: int(o['sidecar']['resources']['limits']['cpu'])),
+    ('example.replicas', 3, lambda o, c: o['Deployment']['spec']['replicas']),
+]
+
+# Values an operator may mistype, each refused with the key named (the schema for a wrong
+# form, templates/_validate.tpl for a number out of range).
+WRONG_NUMBERS = [
+    ('otel.samplingRatio', ['1.5', '-0.1', 'half', '10%']),
+    ('sidecar.healthPort', ['0', '65536', 'http', '13133.5']),
+    ('sidecar.bufferMaxBytes', ['64Mi', '-1', '1.5MiB']),
+    ('sidecar.shutdownTimeoutSeconds', ['0', '3601', '10s']),
+    ('sidecar.terminationGracePeriodSeconds', ['0', '30s']),
+    ('sidecar.classicPreStopSleepSeconds', ['-1', '301']),
+    ('sidecar.fsGroup', ['0', 'root']),
+    ('sidecar.receiver.maxRequestBytes', ['4M', '-5']),
+    ('sidecar.receiver.maxConnections', ['0', '65537', 'many']),
+    ('sidecar.exporter.maxBatchBytes', ['1 MiB']),
+    ('sidecar.exporter.maxBatchSpans', ['0', '1000001']),
+    ('sidecar.exporter.batchTimeout', ['0.2s', '-200']),
+    ('sidecar.exporter.timeout', ['10 s']),
+    ('sidecar.exporter.retry.initialInterval', ['1d']),
+    ('sidecar.exporter.retry.maxInterval', ['5sec']),
+    ('sidecar.exporter.retry.maxElapsedTime', ['-1']),
+    ('sidecar.securityContext.runAsUser', ['0', 'nobody']),
+    ('sidecar.securityContext.runAsGroup', ['-3']),
+    ('example.replicas', ['-1', 'two']),
+]
+
+
+def _nested(key, value):
+    """{'a': {'b': value}} for 'a.b'."""
+    out = value
+    for part in reversed(key.split('.')):
+        out = {part: out}
+    return out
+
+
+class NumericValues(HelmTestCase):
+    """Every number of the chart works the three ways an operator gives it: in a values file
+    (a YAML number), with --set (Helm keeps an integer a number but a float a string) and with
+    --set-string (always a string). Each renders the number, and the daemon takes the
+    rendered ConfigMap; a wrong value fails with its key named."""
+
+    # Classic mode, so that classicPreStopSleepSeconds is rendered too.
+    BASE = ['otel.enabled=true', 'otel.endpoint=http://tempo.observability.svc:4317',
+            'sidecar.mode=classic']
+
+    def check_config_text(self, text, label):
+        binary = _daemon_binary()
+        if not _executable(binary):
+            self.fail('spanrelay binary not built (%s): `make` first' % binary)
+        with tempfile.TemporaryDirectory(prefix='spanrelay-cfg-') as d:
+            path = os.path.join(d, CONFIG_KEY)
+            with open(path, 'w') as f:
+                f.write(text)
+            env = {'PATH': self.env['PATH']}
+            env.update({k: v for k, v in os.environ.items()
+                        if k.startswith(('ASAN_', 'UBSAN_', 'LSAN_'))})
+            r = self.run_cmd([binary, '--check-config', '-c', path], env=env)
+        self.assertEqual(r.returncode, 0, '%s: the daemon refuses the rendered config:\n%s\n%s'
+                         % (label, r.stderr.decode(), text))
+
+    def test_every_number_in_each_form(self):
+        as_file = {}
+        for key, value, _ in NUMERIC_KEYS:
+            _merge(as_file, _nested(key, value))
+        forms = {
+            'values file': dict(values=self.values_file(json.dumps(as_file))),
+            '--set': dict(extra=[a for key, value, _ in NUMERIC_KEYS
+                                 for a in ('--set', '%s=%s' % (key, value))]),
+            '--set-string': dict(extra=[a for key, value, _ in NUMERIC_KEYS
+                                        for a in ('--set-string', '%s=%s' % (key, value))]),
+        }
+        for form, args in forms.items():
+            objs = self.render(sets=self.BASE, **args)
+            cm, cfg = self.daemon_config(objs)
+            side, _ = self.sidecar(objs)
+            picked = {'Deployment': self.one(objs, 'Deployment'), 'sidecar': side}
+            for key, value, show in NUMERIC_KEYS:
+                got = show(picked, cfg)
+                self.assertEqual(got, value, '%s via %s rendered %r' % (key, form, got))
+                # A number in the daemon's file, not its text.
+                if not key.startswith(('sidecar.resources', 'example')):
+                    self.assertNotIsInstance(got, str, '%s via %s' % (key, form))
+            self.assertEqual(self.env_map(self.app(objs))['OTEL_TRACES_SAMPLER_ARG']['value'],
+                             '0.25', form)
+            self.check_config_text(cm['data'][CONFIG_KEY], form)
+
+    def test_each_number_alone_with_set(self):
+        """What an operator types first: `helm template … --set otel.samplingRatio=0.1`, one
+        key at a time, renders, and the daemon takes the ConfigMap."""
+        extra = {'sidecar.classicPreStopSleepSeconds': ['sidecar.mode=classic'],
+                 'sidecar.shutdownTimeoutSeconds': ['sidecar.terminationGracePeriodSeconds=45']}
+        for key, value, _ in [('otel.samplingRatio', 0.1, None)] + NUMERIC_KEYS:
+            for flag in ('--set', '--set-string'):
+                r = self.template(sets=self.BASE[:2] + extra.get(key, []),
+                                  extra=[flag, '%s=%s' % (key, value),
+                                         '--show-only', 'templates/configmap.yaml'])
+                self.assertEqual(r.returncode, 0, '%s %s=%s: %s'
+                                 % (flag, key, value, r.stderr.decode()))
+                self.check_config_text(self.config_of(r.stdout.decode()),
+                                       '%s %s=%s' % (flag, key, value))
+
+    @staticmethod
+    def config_of(configmap):
+        """The daemon's file out of a rendered ConfigMap, without a YAML parser: the block
+        scalar under `spanrelay.yaml: |`, de-indented."""
+        lines = configmap.splitlines()
+        start = lines.index('  %s: |' % CONFIG_KEY) + 1
+        body = []
+        for line in lines[start:]:
+            if line and not line.startswith('    '):
+                break
+            body.append(line[4:])
+        return '\n'.join(body) + '\n'
+
+    def test_wrong_numbers_name_the_key(self):
+        for key, bad in WRONG_NUMBERS:
+            for value in bad:
+                for flag in ('--set', '--set-string'):
+                    err = self.render_fails(sets=self.BASE,
+                                            extra=[flag, '%s=%s' % (key, value)])
+                    self.assertIn(key, err, '%s %s=%s' % (flag, key, value))
+                    self.assertTrue(re.search(r"must be a (whole )?number from|"
+                                              r"values don't meet the specifications", err),
+                                    err)
 
 
 class DaemonAgreement(HelmTestCase):

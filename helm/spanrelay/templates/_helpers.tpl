@@ -88,23 +88,36 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/*
 The daemon's configuration file. The otel block is .Values.otel as given (the daemon
 accepts headersSecretName and ignores it); the receiver and exporter maps hold exactly the
-daemon's keys (values.schema.json closes them), so they pass through unchanged too.
+daemon's keys (values.schema.json closes them), so they pass through unchanged too, but for
+the numbers: a value given with `--set` or `--set-string` may be its text ("0.1", "256"),
+which is written back as the number it stands for.
 The socket lives in the shared emptyDir and /health listens on every address of the pod,
 because kubelet probes arrive on the pod IP, not on its loopback.
 */}}
 {{- define "spanrelay.config" -}}
+{{- $otel := deepCopy .Values.otel -}}
+{{- $_ := set $otel "samplingRatio" (float64 .Values.otel.samplingRatio) -}}
+{{- $receiver := deepCopy (.Values.sidecar.receiver | default dict) -}}
+{{- include "spanrelay.numbersIn" (list $receiver "maxRequestBytes" "maxConnections") -}}
+{{- $buffer := dict "maxBytes" .Values.sidecar.bufferMaxBytes -}}
+{{- include "spanrelay.numbersIn" (list $buffer "maxBytes") -}}
+{{- $exporter := deepCopy (.Values.sidecar.exporter | default dict) -}}
+{{- include "spanrelay.numbersIn" (list $exporter "maxBatchBytes" "maxBatchSpans" "batchTimeout" "timeout") -}}
+{{- with $exporter.retry -}}
+{{- include "spanrelay.numbersIn" (list . "initialInterval" "maxInterval" "maxElapsedTime") -}}
+{{- end -}}
 # Rendered by the spanrelay Helm chart from its values; see config/spanrelay.yaml for
-# every key. The otel block is the chart's otel block, unchanged.
+# every key. The otel block is the chart's otel block, its numbers written as numbers.
 otel:
-  {{- toYaml .Values.otel | nindent 2 }}
+  {{- toYaml $otel | nindent 2 }}
 receiver:
   socket: {{ include "spanrelay.socketPath" . | quote }}
-  {{- with .Values.sidecar.receiver }}
+  {{- with $receiver }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
 buffer:
-  maxBytes: {{ .Values.sidecar.bufferMaxBytes }}
-{{- with .Values.sidecar.exporter }}
+  {{- toYaml $buffer | nindent 2 }}
+{{- with $exporter }}
 exporter:
   {{- toYaml . | nindent 2 }}
 {{- end }}
@@ -113,6 +126,20 @@ health:
 shutdownTimeout: {{ printf "%ds" (int .Values.sidecar.shutdownTimeoutSeconds) }}
 log:
   level: {{ .Values.sidecar.logLevel }}
+{{- end }}
+
+{{/*
+Argument: (list MAP KEY...). Each KEY of MAP whose value is the text of a whole number (what
+`--set-string`, or `--set` for some values, hands over) becomes that number, so the daemon's
+file says 256, not "256". Sizes and durations with a unit stay text.
+*/}}
+{{- define "spanrelay.numbersIn" -}}
+{{- $m := first . -}}
+{{- range $k := rest . -}}
+{{- if and (hasKey $m $k) (typeIs "string" (index $m $k)) (regexMatch "^(0|[1-9][0-9]*)$" (toString (index $m $k))) -}}
+{{- $_ := set $m $k (int64 (index $m $k)) -}}
+{{- end -}}
+{{- end -}}
 {{- end }}
 
 {{- define "spanrelay.resourceAttributes" -}}
@@ -297,7 +324,7 @@ sends every span and the sidecar alone decides.
 - name: OTEL_TRACES_SAMPLER
   value: parentbased_traceidratio
 - name: OTEL_TRACES_SAMPLER_ARG
-  value: {{ .Values.otel.samplingRatio | toString | quote }}
+  value: {{ float64 .Values.otel.samplingRatio | toString | quote }}
 {{- end }}
 {{- end -}}
 {{- end }}

@@ -7,6 +7,34 @@ only includes the named templates is checked too; it renders nothing itself.
 {{- define "spanrelay.validate" -}}
 {{- $otel := .Values.otel -}}
 {{- $s := .Values.sidecar -}}
+{{- include "spanrelay.checkRatio" (list "otel.samplingRatio" $otel.samplingRatio) -}}
+{{- include "spanrelay.checkRange" (list "sidecar.healthPort" $s.healthPort 1 65535) -}}
+{{- include "spanrelay.checkRange" (list "sidecar.shutdownTimeoutSeconds" $s.shutdownTimeoutSeconds 1 3600) -}}
+{{- include "spanrelay.checkRange" (list "sidecar.terminationGracePeriodSeconds" $s.terminationGracePeriodSeconds 1 2147483647) -}}
+{{- if hasKey $s "classicPreStopSleepSeconds" -}}
+{{- include "spanrelay.checkRange" (list "sidecar.classicPreStopSleepSeconds" $s.classicPreStopSleepSeconds 0 300) -}}
+{{- end -}}
+{{- if hasKey $s "fsGroup" -}}
+{{- include "spanrelay.checkRange" (list "sidecar.fsGroup" $s.fsGroup 1 2147483647) -}}
+{{- end -}}
+{{- with $s.receiver -}}
+{{- if hasKey . "maxConnections" -}}
+{{- include "spanrelay.checkRange" (list "sidecar.receiver.maxConnections" .maxConnections 1 65536) -}}
+{{- end -}}
+{{- end -}}
+{{- with $s.exporter -}}
+{{- if hasKey . "maxBatchSpans" -}}
+{{- include "spanrelay.checkRange" (list "sidecar.exporter.maxBatchSpans" .maxBatchSpans 1 1000000) -}}
+{{- end -}}
+{{- end -}}
+{{- range $k := list "runAsUser" "runAsGroup" -}}
+{{- if hasKey ($s.securityContext | default dict) $k -}}
+{{- include "spanrelay.checkRange" (list (printf "sidecar.securityContext.%s" $k) (index $s.securityContext $k) 1 2147483647) -}}
+{{- end -}}
+{{- end -}}
+{{- if hasKey ($.Values.example | default dict) "replicas" -}}
+{{- include "spanrelay.checkRange" (list "example.replicas" $.Values.example.replicas 0 2147483647) -}}
+{{- end -}}
 {{- if and $otel.enabled (not $otel.endpoint) -}}
 {{- fail "spanrelay: otel.enabled is true but otel.endpoint is empty: set otel.endpoint to the backend's OTLP URL (for example http://tempo.observability.svc:4317), or set otel.enabled=false" -}}
 {{- end -}}
@@ -29,5 +57,29 @@ only includes the named templates is checked too; it renders nothing itself.
 {{- if and (eq $s.mode "native") (not (semverCompare ">=1.29.0-0" .Capabilities.KubeVersion.Version)) -}}
 {{- fail (printf "spanrelay: sidecar.mode native needs Kubernetes >= 1.29 (init containers with restartPolicy: Always), this cluster is %s: set sidecar.mode=classic" .Capabilities.KubeVersion.Version) -}}
 {{- end -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+Range checks for the numbers of values.schema.json's "count" and "ratio" forms. The schema
+admits a number or its decimal text, because `helm --set` hands a float over as a string and
+`--set-string` hands over everything as one; the range is checked here, once, on the value
+converted, so every form meets the same bound and the message names the key.
+Argument: (list KEY VALUE MIN MAX).
+*/}}
+{{- define "spanrelay.checkRange" -}}
+{{- $key := index . 0 -}}
+{{- $v := index . 1 -}}
+{{- $n := int64 $v -}}
+{{- if or (lt $n (int64 (index . 2))) (gt $n (int64 (index . 3))) -}}
+{{- fail (printf "spanrelay: %s must be a whole number from %d to %d, got %v" $key (index . 2) (index . 3) $v) -}}
+{{- end -}}
+{{- end }}
+
+{{- /* Argument: (list KEY VALUE); VALUE is a number or its text, in [0, 1]. */}}
+{{- define "spanrelay.checkRatio" -}}
+{{- $r := float64 (index . 1) -}}
+{{- if or (lt $r 0.0) (gt $r 1.0) -}}
+{{- fail (printf "spanrelay: %s must be a number from 0 to 1, got %v" (index . 0) (index . 1)) -}}
 {{- end -}}
 {{- end }}
