@@ -1,11 +1,13 @@
 # spanrelay — the only entry point: build, run, test, bench, deps.
 #
 #   make            build/spanrelay (and build/spanrelay-emit)
-#   make run        build and start the daemon on config/spanrelay.yaml
-#   make test       every suite: unit (plain and sanitized), integration, interop
+#   make run        build and start the daemon on config/spanrelay.yaml (installs only what
+#                   building and running need)
+#   make test       every suite: unit (plain and sanitized), the image, integration, interop
 #   make asan       the same binaries under -fsanitize=address,undefined in build/asan
+#   make image      the container image localhost/spanrelay:$(VERSION), with podman, no registry
 #   make bench      the load benchmark (bench/)
-#   make deps       install missing Debian/npm packages (idempotent, silent when present)
+#   make deps       install everything make test needs (idempotent, silent when present)
 
 BUILD   ?= build
 SAN     ?=
@@ -42,7 +44,7 @@ UNIT_BINS := $(addprefix $(BUILD)/tests/,$(notdir $(UNIT_SRCS:.c=)))
 ALL_CFLAGS = $(CFLAGS_BASE) -I$(GEN_DIR) -Idaemon -I. $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
 
-.PHONY: all gen run test asan unit bench deps clean fuzz
+.PHONY: all gen run test asan unit bench deps deps-run deps-image image clean fuzz
 .SECONDARY:
 
 all: $(BUILD)/spanrelay $(BUILD)/spanrelay-emit
@@ -95,10 +97,19 @@ asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 unit
 
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh test
 
-run: deps all
+deps-run:
+	@scripts/deps.sh run
+
+deps-image:
+	@scripts/deps.sh image
+
+run: deps-run all
 	$(BUILD)/spanrelay -c config/spanrelay.yaml
+
+image: deps-image
+	@scripts/image.sh
 
 test: deps
 	@$(MAKE) --no-print-directory unit

