@@ -60,7 +60,7 @@ build_image() {
     local t0=$SECONDS out
     if out=$(timeout 1200 make --no-print-directory image 2>&1); then
         passed=$((passed + 1))
-        echo "image: $(printf '%s\n' "$out" | tail -1) (make image took $((SECONDS - t0)) s)"
+        echo "$(printf '%s\n' "$out" | tail -1) (make image took $((SECONDS - t0)) s)"
     else
         failed=$((failed + 1))
         failures+=("make image")
