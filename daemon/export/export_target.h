@@ -37,6 +37,8 @@ struct export_target {
     uint64_t batch_timeout_ms;
     size_t buffer_max_bytes;
     double sampling_ratio;
+    int keep_plain_body;           /* batches keep their plain body when compressed, so
+                                      they can be handed to another lane (shard.h) */
 };
 
 /* The targets cfg describes: the primary (the otel: block with the daemon's own

@@ -44,6 +44,8 @@ struct exporter {
     void *done_arg;
     exporter_ready_cb ready;
     void *ready_arg;
+    exporter_give_cb give;         /* hand-back mode: retryable batches go back */
+    void *give_arg;
     struct retry_policy policy;
     int capacity;
     int in_flight;                 /* items inside the transport */
@@ -76,6 +78,15 @@ static void item_finish(struct exporter *e, struct export_item *it, uint32_t exp
                         uint32_t failed, enum stats_fail_reason reason)
 {
     e->done(e->done_arg, it->batch, exported, failed, reason);
+    item_free(it);
+    if (e->ready && !e->freeing)
+        e->ready(e->ready_arg);
+}
+
+/* The batch leaves this exporter unfinished, for another to send. */
+static void item_give(struct exporter *e, struct export_item *it)
+{
+    e->give(e->give_arg, it->batch);
     item_free(it);
     if (e->ready && !e->freeing)
         e->ready(e->ready_arg);
@@ -219,9 +230,12 @@ static void item_compress(struct exporter *e, struct export_item *it)
     if (rc == 0) {
         it->req.body = it->compressed;
         it->req.len = out_len;
-        /* Every attempt sends the compressed body: the plain one is not needed again. */
-        free(b->data);
-        b->data = NULL;
+        /* Every attempt sends the compressed body: the plain one is not needed again,
+         * unless the batch may be handed to another exporter. */
+        if (!e->target->keep_plain_body) {
+            free(b->data);
+            b->data = NULL;
+        }
     } else {
         free(it->compressed);
         it->compressed = NULL;
@@ -296,6 +310,10 @@ static void handle_retry(struct exporter *e, struct export_item *it,
     if (e->freeing) {
         warn(e, &e->drop_limiter, "export unanswered at shutdown, batch dropped", res, b);
         item_finish(e, it, 0, b->spans, STATS_FAIL_SHUTDOWN_IN_FLIGHT);
+        return;
+    }
+    if (e->give && !e->shutting_down) {
+        item_give(e, it);
         return;
     }
     if (e->shutting_down) {
@@ -381,6 +399,21 @@ void exporter_transport_state(struct exporter *e, int connected, const char *err
                                                              : STATS_EXPORTER_BACKING_OFF,
                   error);
     }
+}
+
+void exporter_hand_back(struct exporter *e, exporter_give_cb give, void *arg)
+{
+    e->give = give;
+    e->give_arg = arg;
+    if (!give || e->shutting_down)
+        return;
+    while (e->retry_head) {
+        struct export_item *it = e->retry_head;
+        e->retry_head = it->next;
+        e->waiting--;
+        item_give(e, it);
+    }
+    uv_timer_stop(&e->retry_timer);
 }
 
 void exporter_shutdown(struct exporter *e, uint64_t deadline_ms)

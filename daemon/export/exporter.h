@@ -63,6 +63,18 @@ void exporter_send(struct exporter *e, struct exporter_batch *batch);
 typedef void (*exporter_ready_cb)(void *arg);
 void exporter_set_ready_cb(struct exporter *e, exporter_ready_cb cb, void *arg);
 
+/* Called with a batch handed back (exporter_hand_back): data and len are the plain
+ * records, valid during the call; done is not called for the batch. */
+typedef void (*exporter_give_cb)(void *arg, const struct exporter_batch *batch);
+
+/* From now on (give not NULL) batches are handed back instead of retried: those waiting
+ * for a retry at once, those in flight when their answer is retryable. A sharded
+ * destination moves a gateway's batches to another this way (shard.h). The plain body
+ * must have been kept (target->keep_plain_body) when the target compresses. give NULL
+ * returns to retrying. Shutdown takes precedence: a draining exporter retries to its
+ * deadline. */
+void exporter_hand_back(struct exporter *e, exporter_give_cb give, void *arg);
+
 /* Shutdown: batches waiting for a retry are tried now, and from then on every
  * retryable failure is retried (backoff capped at retry.maxInterval, retry.maxElapsedTime
  * no longer applies) until deadline_ms (loop time); what is still held then is given up

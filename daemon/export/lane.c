@@ -24,6 +24,8 @@ struct lane {
     struct exporter *exporter;
     struct batcher *batcher;
     struct log_limiter overflow_limiter;
+    lane_take_cb take;             /* hand-back mode */
+    void *take_arg;
     /* shutdown drain */
     int draining;
     uv_timer_t *drain_timer;       /* own allocation: it may outlive the lane while closing */
@@ -159,6 +161,35 @@ enum lane_push_result lane_push(struct lane *l, const uint8_t *rec, size_t len, 
     update_ring_gauges(l);
     batcher_pushed(l->batcher);
     return LANE_PUSHED;
+}
+
+/* ---------------------------------------------------------------- hand-back */
+
+static void on_exporter_give(void *arg, const struct exporter_batch *batch)
+{
+    struct lane *l = arg;
+    l->st.spans.in_flight -= batch->spans;
+    l->take(l->take_arg, batch->data, batch->len, batch->spans);
+}
+
+void lane_hand_back(struct lane *l, lane_take_cb take, void *arg)
+{
+    const uint8_t *data;
+    size_t len;
+    uint32_t spans;
+
+    if (!l->exporter || l->draining)
+        return;
+    l->take = take;
+    l->take_arg = arg;
+    exporter_hand_back(l->exporter, take ? on_exporter_give : NULL, l);
+    if (!take)
+        return;
+    while (ring_peek(l->ring, &data, &len, &spans) == 0) {
+        take(arg, data, len, spans);
+        ring_pop(l->ring);
+    }
+    update_ring_gauges(l);
 }
 
 /* ---------------------------------------------------------------- drain */

@@ -43,6 +43,17 @@ enum lane_push_result {
 /* Copies one record (an encoded ExportTraceServiceRequest) holding spans spans. */
 enum lane_push_result lane_push(struct lane *l, const uint8_t *rec, size_t len, uint32_t spans);
 
+/* Called with records a lane hands back: valid during the call only. */
+typedef void (*lane_take_cb)(void *arg, const uint8_t *rec, size_t len, uint32_t spans);
+
+/* From now on (take not NULL) the lane gives back what it holds instead of sending it
+ * on: its ring at once, batches waiting for a retry at once, batches in flight when
+ * their answer is retryable (exporter_hand_back). What it gives back leaves its
+ * buffered and in_flight terms and no other. A lane keeps sending what it is pushed
+ * after this (an empty request probes whether its backend answers). take NULL returns
+ * to retrying. A draining lane keeps everything. take must not push into this lane. */
+void lane_hand_back(struct lane *l, lane_take_cb take, void *arg);
+
 /* Sends what the ring holds, retrying until timeout_ms from now; then what is left is
  * counted export_failed (shutdown, shutdown_in_flight) and done(arg) is called, once,
  * possibly before this returns. Nothing may be pushed after this (it would be counted

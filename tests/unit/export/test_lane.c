@@ -110,6 +110,12 @@ static int settled(void *arg)
     return s->buffered == 0 && s->in_flight == 0;
 }
 
+static int settled_in_flight(void *arg)
+{
+    const struct stats_lane_spans *s = &lane_stats(arg)->spans;
+    return s->buffered == 0 && s->in_flight > 0;
+}
+
 static void on_drained(void *arg)
 {
     (void)arg;
@@ -245,6 +251,146 @@ START_TEST(test_drain_retries_a_failing_backend_to_the_deadline)
 }
 END_TEST
 
+/* ---- hand-back: what a sharded destination does when a gateway leaves ---- */
+
+static int one = 1;
+static uint64_t taken_spans, taken_records;
+static uint8_t taken[16384];
+static size_t taken_len;
+
+static void on_take(void *arg, const uint8_t *rec, size_t len, uint32_t spans)
+{
+    ck_assert_ptr_eq(arg, &taken_spans);
+    taken_spans += spans;
+    taken_records++;
+    ck_assert_uint_le(taken_len + len, sizeof(taken));
+    memcpy(taken + taken_len, rec, len);
+    taken_len += len;
+}
+
+static void take_reset(void)
+{
+    taken_spans = taken_records = 0;
+    taken_len = 0;
+}
+
+/* The lane's equation with what it handed back counted as gone elsewhere. */
+static void assert_books_with_taken(const struct lane *l)
+{
+    const struct stats_lane_spans *s = &lane_stats(l)->spans;
+    ck_assert_uint_eq(s->dropped_overflow + s->exported + stats_export_failed_total(s) +
+                          s->buffered + s->in_flight + taken_spans,
+                      pushed);
+}
+
+/* Ring and batches waiting for a retry come back at once, those in flight with their
+ * answer: whole, and nothing counted failed. */
+START_TEST(test_hand_back_gives_ring_and_retries)
+{
+    take_reset();
+    target.max_batch_spans = 3;
+    target.retry_initial_interval_ms = 10000; /* retries wait: they are in the queue */
+    target.retry_max_interval_ms = 10000;
+    target.retry_max_elapsed_ms = 60000;
+    fake.capacity = 1;
+    fake_script((struct fake_answer){ EXPORTER_RETRY, 0, 0, 0, 0, "connection refused" });
+    struct lane *l = new_lane();
+    push(l, 3);
+    ck_assert(fake_run_until(&loop, fake_answered_at_least, &one, 2000));
+    push(l, 2);
+    push(l, 4);
+    ck_assert_uint_gt(lane_stats(l)->spans.in_flight + lane_stats(l)->spans.buffered, 0);
+    lane_hand_back(l, on_take, &taken_spans);
+    /* a batch still in flight comes back with its (retryable) answer */
+    ck_assert(fake_run_until(&loop, settled, l, 2000));
+    ck_assert_uint_eq(taken_spans, 9);
+    ck_assert_uint_eq(lane_stats(l)->spans.buffered, 0);
+    ck_assert_uint_eq(lane_stats(l)->spans.in_flight, 0);
+    ck_assert_uint_eq(stats_export_failed_total(&lane_stats(l)->spans), 0);
+    assert_books_with_taken(l);
+    ck_assert_uint_gt(taken_len, 0);
+    lane_free(l);
+}
+END_TEST
+
+/* A batch in flight when the hand-back starts comes back when its answer is
+ * retryable; one the backend accepts stays exported. */
+START_TEST(test_hand_back_takes_in_flight_on_a_retryable_answer)
+{
+    take_reset();
+    fake.capacity = 2;
+    target.max_batch_spans = 2;
+    fake_script((struct fake_answer){ .outcome = FAKE_HOLD });
+    struct lane *l = new_lane();
+    push(l, 2);
+    push(l, 2);
+    ck_assert(fake_run_until(&loop, settled_in_flight, l, 2000));
+    ck_assert_int_eq(fake.held_count, 2);
+    lane_hand_back(l, on_take, &taken_spans);
+    ck_assert_uint_eq(taken_spans, 0);
+
+    struct exporter_result res;
+    fake_result(&(struct fake_answer){ EXPORTER_RETRY, 0, 0, 0, 0, "connection lost" }, &res);
+    exporter_transport_done(fake.e, fake.held[0], &res);
+    fake_result(&(struct fake_answer){ EXPORTER_OK, 1, 0, 0, 0, NULL }, &res);
+    exporter_transport_done(fake.e, fake.held[1], &res);
+    fake.held_count = 0;
+    ck_assert_uint_eq(taken_spans, 2);
+    ck_assert_uint_eq(lane_stats(l)->spans.exported, 2);
+    ck_assert_uint_eq(lane_stats(l)->spans.in_flight, 0);
+    assert_books_with_taken(l);
+
+    /* still sending what it is pushed: an empty probe, answered, makes it ready */
+    ck_assert_int_eq(lane_push(l, NULL, 0, 0), LANE_PUSHED);
+    ck_assert(fake_run_until(&loop, settled, l, 2000));
+    ck_assert_int_eq(lane_stats(l)->exporter.state, STATS_EXPORTER_READY);
+    /* back to retrying */
+    lane_hand_back(l, NULL, NULL);
+    lane_free(l);
+}
+END_TEST
+
+/* Compressed batches keep their plain body for the hand-back when the target says so. */
+START_TEST(test_hand_back_of_compressed_batches_gives_plain_records)
+{
+    take_reset();
+    target.compression = CONFIG_COMPRESSION_GZIP;
+    target.keep_plain_body = 1;
+    target.retry_initial_interval_ms = 10000;
+    target.retry_max_interval_ms = 10000;
+    target.retry_max_elapsed_ms = 60000;
+    fake_script((struct fake_answer){ EXPORTER_RETRY, 0, 0, 0, 0, "connection refused" });
+    struct lane *l = new_lane();
+    uint8_t rec[4096];
+    size_t len = make_record(rec, 5, 7);
+    pushed += 5;
+    ck_assert_int_eq(lane_push(l, rec, len, 5), LANE_PUSHED);
+    ck_assert(fake_run_until(&loop, fake_answered_at_least, &one, 2000));
+    lane_hand_back(l, on_take, &taken_spans);
+    ck_assert_uint_eq(taken_spans, 5);
+    ck_assert_uint_eq(taken_len, len);
+    ck_assert_mem_eq(taken, rec, len);
+    assert_books_with_taken(l);
+    lane_free(l);
+}
+END_TEST
+
+/* A draining lane keeps its batches: the drain retries them to its deadline. */
+START_TEST(test_hand_back_refused_while_draining)
+{
+    take_reset();
+    fake_script((struct fake_answer){ .outcome = FAKE_HOLD });
+    struct lane *l = new_lane();
+    push(l, 2);
+    lane_drain(l, 100, on_drained, NULL);
+    lane_hand_back(l, on_take, &taken_spans);
+    ck_assert(fake_run_until(&loop, is_drained, NULL, 3000));
+    ck_assert_uint_eq(taken_spans, 0);
+    assert_books_balance(l);
+    lane_free(l);
+}
+END_TEST
+
 START_TEST(test_bad_target_is_an_error_naming_the_key)
 {
     fake.create_fails = 1;
@@ -267,6 +413,10 @@ static Suite *lane_suite(void)
     tcase_add_test(tc, test_drain_timeout_tells_in_flight_from_never_sent);
     tcase_add_test(tc, test_drain_retries_a_failing_backend_to_the_deadline);
     tcase_add_test(tc, test_bad_target_is_an_error_naming_the_key);
+    tcase_add_test(tc, test_hand_back_gives_ring_and_retries);
+    tcase_add_test(tc, test_hand_back_takes_in_flight_on_a_retryable_answer);
+    tcase_add_test(tc, test_hand_back_of_compressed_batches_gives_plain_records);
+    tcase_add_test(tc, test_hand_back_refused_while_draining);
     suite_add_tcase(s, tc);
     return s;
 }
