@@ -351,12 +351,15 @@ void exporter_transport_done(struct exporter *e, struct exporter_request *req,
         handle_ok(e, it, res);
         break;
     case EXPORTER_RETRY:
-        if (!res->connected)
-            e->connected = 0;
-        e->failing++;
-        set_state(e, res->connected || res->timed_out ? STATS_EXPORTER_FAILING
-                                                      : STATS_EXPORTER_BACKING_OFF,
-                  res->message);
+        /* What the transport answers while being destroyed says nothing of the backend. */
+        if (!e->freeing) {
+            if (!res->connected)
+                e->connected = 0;
+            e->failing++;
+            set_state(e, res->connected || res->timed_out ? STATS_EXPORTER_FAILING
+                                                          : STATS_EXPORTER_BACKING_OFF,
+                      res->message);
+        }
         handle_retry(e, it, res);
         break;
     case EXPORTER_FAIL:
