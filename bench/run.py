@@ -49,9 +49,13 @@ def metrics(port):
         return out
 
 
+def msum(m, name):
+    """A metric summed over its label sets (export-side series carry destination=)."""
+    return sum(v for k, v in m.items() if k == name or k.startswith(name + '{'))
+
+
 def received(port):
-    m = metrics(port)
-    return sum(v for k, v in m.items() if k.startswith('spanrelay_spans_received_total'))
+    return msum(metrics(port), 'spanrelay_spans_received_total')
 
 
 def cpu_seconds(pid):
@@ -101,7 +105,7 @@ def stop(proc):
             proc.wait()
 
 
-def scenario(rate, compression, seconds):
+def scenario(rate, compression, seconds, destinations=1):
     d = tempfile.mkdtemp(prefix='spanrelay-bench-')
     procs = []
     try:
@@ -112,10 +116,15 @@ def scenario(rate, compression, seconds):
         procs.append(sink)
         wait_healthy(sink_health, sink)
         sock = os.path.join(d, 'otlp.sock')
+        # A second destination is a second lane to the same sink: its cost is the
+        # relay's, the sink counts both.
+        extra = ('destinations:\n' + ''.join('  - name: d%d\n    endpoint: http://127.0.0.1:%d\n'
+                                             % (i, sink_grpc) for i in range(1, destinations))
+                 if destinations > 1 else '')
         relay = start(d, 'relay', 'otel:\n  enabled: true\n  endpoint: http://127.0.0.1:%d\n'
                       'receiver:\n  socket: %s\nexporter:\n  compression: %s\n'
-                      'health:\n  listen: 127.0.0.1:%d\nlog:\n  level: warning\n'
-                      % (sink_grpc, sock, compression, relay_health))
+                      'health:\n  listen: 127.0.0.1:%d\nlog:\n  level: warning\n%s'
+                      % (sink_grpc, sock, compression, relay_health, extra))
         procs.append(relay)
         wait_healthy(relay_health, relay)
         time.sleep(0.5)
@@ -130,19 +139,21 @@ def scenario(rate, compression, seconds):
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             m = metrics(relay_health)
-            if m['spanrelay_spans_buffered'] == 0 and m['spanrelay_spans_in_flight'] == 0:
+            if (msum(m, 'spanrelay_spans_buffered') == 0 and
+                    msum(m, 'spanrelay_spans_in_flight') == 0):
                 break
             time.sleep(0.05)
         cpu = cpu_seconds(relay.pid) - cpu0
-        delivered = received(sink_health) - got0
+        delivered = (received(sink_health) - got0) / destinations
         peak_rss = status_kib(relay.pid, 'VmHWM')
         m = metrics(relay_health)
         return {
             'rate': 'max' if rate == 0 else rate, 'compression': compression,
+            'destinations': destinations,
             'offered_spans_per_s': round(offered / gen['elapsed_s']),
             'delivered_spans_per_s': round(delivered / gen['elapsed_s']),
             'delivered_fraction': round(delivered / offered, 4) if offered else 0,
-            'dropped_overflow': int(m['spanrelay_spans_dropped_overflow_total']),
+            'dropped_overflow': int(msum(m, 'spanrelay_spans_dropped_overflow_total')),
             'cpu_s_per_million_spans': round(cpu / offered * 1e6, 3) if offered else 0,
             'cpu_us_per_span': round(cpu / offered * 1e6, 3) if offered else 0,
             'idle_rss_mib': round(idle_rss / 1024, 1),
@@ -159,6 +170,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--seconds', type=float, default=10)
     ap.add_argument('--json')
+    ap.add_argument('--destinations', type=int, default=1,
+                    help='export lanes to the sink (2: the primary and one more)')
     args = ap.parse_args()
     results = []
     print('%-6s %-5s %12s %12s %9s %12s %9s %9s' % ('rate', 'comp', 'offered/s', 'delivered/s',
@@ -166,7 +179,7 @@ def main():
                                                     'peak MiB'))
     for rate in (10000, 0):
         for comp in ('none', 'gzip'):
-            r = scenario(rate, comp, args.seconds)
+            r = scenario(rate, comp, args.seconds, args.destinations)
             results.append(r)
             print('%-6s %-5s %12d %12d %9d %12.3f %9.1f %9.1f' % (
                 r['rate'], comp, r['offered_spans_per_s'], r['delivered_spans_per_s'],
