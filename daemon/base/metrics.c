@@ -172,6 +172,26 @@ static uint64_t v_overflow(const struct stats_destination *d) { return d->spans.
 static uint64_t v_exported(const struct stats_destination *d) { return d->spans.exported; }
 static uint64_t v_buffered(const struct stats_destination *d) { return d->spans.buffered; }
 static uint64_t v_in_flight(const struct stats_destination *d) { return d->spans.in_flight; }
+static uint64_t v_spooled(const struct stats_destination *d) { return d->spans.spooled; }
+static uint64_t v_spool_bytes(const struct stats_destination *d) { return d->spool.bytes; }
+static uint64_t v_spool_segments(const struct stats_destination *d) { return d->spool.segments; }
+static uint64_t v_spool_up(const struct stats_destination *d) { return (uint64_t)d->spool.up; }
+static uint64_t v_spool_errors(const struct stats_destination *d) { return d->spool.disk_errors; }
+static uint64_t v_spool_quarantined(const struct stats_destination *d)
+{
+    return d->spool.quarantined;
+}
+
+/* Seconds since the oldest spooled record was written (wall clock: it survives restarts). */
+static uint64_t spool_age_seconds(const struct stats_destination *d)
+{
+    if (d->spool.oldest_ms == 0)
+        return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return now > d->spool.oldest_ms ? (now - d->spool.oldest_ms) / 1000 : 0;
+}
 static uint64_t v_buffer_bytes(const struct stats_destination *d) { return d->spans.buffer_bytes; }
 static uint64_t v_capacity(const struct stats_destination *d)
 {
@@ -196,7 +216,7 @@ static void prom_export_failed(struct text *t, const struct stats_destination *c
                 "Spans given up on, by destination and reason: refused (non-retryable answer), "
                 "backend_rejected (partial success), retries_exhausted, shutdown, "
                 "shutdown_in_flight (unanswered at the shutdown timeout: may have arrived), "
-                "too_large, disabled, out_of_memory.");
+                "too_large, disabled, out_of_memory, spool_unreadable.");
     for (size_t i = 0; i < n; i++)
         for (int r = 0; r < STATS_FAIL_COUNT; r++)
             text_printf(t, "spanrelay_spans_export_failed_total{destination=\"%s\",reason=\"%s\"} "
@@ -205,14 +225,21 @@ static void prom_export_failed(struct text *t, const struct stats_destination *c
                         (unsigned long long)dests[i]->spans.export_failed[r]);
 }
 
-static void prom_receive(struct text *t)
+static void prom_receive(struct text *t, const struct stats_destination *const *dests, size_t n)
 {
     prom_header(t, "spanrelay_spans_received_total", "counter",
-                "Spans in export requests that parsed, by transport.");
+                "Spans in export requests that parsed, by transport; transport=\"spool\": "
+                "spans an earlier process left in a destination's spool, received by this one "
+                "for that destination only.");
     for (int tr = 0; tr < STATS_TRANSPORT_COUNT; tr++)
         text_printf(t, "spanrelay_spans_received_total{transport=\"%s\"} %llu\n",
                     stats_transport_name((enum stats_transport)tr),
                     (unsigned long long)stats.spans_received[tr]);
+    for (size_t i = 0; i < n; i++)
+        if (dests[i]->spool.enabled)
+            text_printf(t, "spanrelay_spans_received_total{transport=\"spool\","
+                           "destination=\"%s\"} %llu\n",
+                        dests[i]->name, (unsigned long long)dests[i]->spans.received_spool);
     prom_header(t, "spanrelay_spans_rejected_total", "counter",
                 "Spans refused as invalid, by reason.");
     for (int r = 0; r < STATS_REJECT_COUNT; r++)
@@ -234,6 +261,23 @@ static void prom_export(struct text *t, const struct stats_destination *const *d
               v_buffered);
     prom_dest(t, "spanrelay_spans_in_flight", "gauge",
               "Spans in export requests awaiting an answer.", d, n, v_in_flight);
+    prom_dest(t, "spanrelay_spans_spooled", "gauge",
+              "Spans in the destination's disk spool now.", d, n, v_spooled);
+    prom_dest(t, "spanrelay_spool_bytes", "gauge",
+              "Bytes of the destination's spool: segment files and the write queue.", d, n,
+              v_spool_bytes);
+    prom_dest(t, "spanrelay_spool_segments", "gauge", "Segment files of the spool.", d, n,
+              v_spool_segments);
+    prom_dest(t, "spanrelay_spool_oldest_record_age_seconds", "gauge",
+              "Age of the oldest record in the spool (0: empty).", d, n, spool_age_seconds);
+    prom_dest(t, "spanrelay_spool_up", "gauge",
+              "1 while the spool takes records, 0 while it is off or the disk failed.", d, n,
+              v_spool_up);
+    prom_dest(t, "spanrelay_spool_disk_errors_total", "counter",
+              "Times the destination fell back to memory because of its disk.", d, n,
+              v_spool_errors);
+    prom_dest(t, "spanrelay_spool_segments_quarantined_total", "counter",
+              "Unreadable segments moved aside at start.", d, n, v_spool_quarantined);
     prom_dest(t, "spanrelay_buffer_bytes", "gauge", "Bytes in the buffer now.", d, n,
               v_buffer_bytes);
     prom_dest(t, "spanrelay_buffer_capacity_bytes", "gauge", "The buffer's bound in bytes.", d,
@@ -256,7 +300,7 @@ char *metrics_render_prometheus(const struct stats_destination *const *dests, si
                                 size_t *len)
 {
     struct text t = { 0 };
-    prom_receive(&t);
+    prom_receive(&t, dests, n);
     prom_export(&t, dests, n);
     prom_sampler(&t);
     prom_requests(&t);
@@ -320,15 +364,27 @@ static void health_dest_body(struct text *t, const struct stats_destination *d)
     text_printf(t, "\"buffer\":{\"bytes\":%llu,\"capacity_bytes\":%llu},",
                 (unsigned long long)s->buffer_bytes,
                 (unsigned long long)s->buffer_capacity_bytes);
+    if (d->spool.enabled)
+        text_printf(t, "\"spool\":{\"up\":%d,\"bytes\":%llu,\"segments\":%llu,"
+                       "\"oldest_record_age_seconds\":%llu,\"disk_errors\":%llu,"
+                       "\"quarantined\":%llu,\"received\":%llu},",
+                    d->spool.up, (unsigned long long)d->spool.bytes,
+                    (unsigned long long)d->spool.segments,
+                    (unsigned long long)spool_age_seconds(d),
+                    (unsigned long long)d->spool.disk_errors,
+                    (unsigned long long)d->spool.quarantined,
+                    (unsigned long long)s->received_spool);
     text_printf(t,
                 "\"spans\":{\"received\":%llu,\"rejected_invalid\":%llu,\"sampled_out\":%llu,"
                 "\"dropped_overflow\":%llu,\"exported\":%llu,\"export_failed\":%llu,"
-                "\"buffered\":%llu,\"in_flight\":%llu},\"export_failed_by_reason\":{",
-                (unsigned long long)stats_received_total(),
+                "\"spooled\":%llu,\"buffered\":%llu,\"in_flight\":%llu},"
+                "\"export_failed_by_reason\":{",
+                (unsigned long long)stats_lane_received(d),
                 (unsigned long long)stats_rejected_total(), (unsigned long long)s->sampled_out,
                 (unsigned long long)s->dropped_overflow, (unsigned long long)s->exported,
                 (unsigned long long)stats_export_failed_total(s),
-                (unsigned long long)s->buffered, (unsigned long long)s->in_flight);
+                (unsigned long long)s->spooled, (unsigned long long)s->buffered,
+                (unsigned long long)s->in_flight);
     for (int r = 0; r < STATS_FAIL_COUNT; r++)
         text_printf(t, "%s\"%s\":%llu", r ? "," : "",
                     stats_fail_reason_name((enum stats_fail_reason)r),

@@ -26,6 +26,11 @@ uint64_t stats_received_total(void)
     return n;
 }
 
+uint64_t stats_lane_received(const struct stats_destination *d)
+{
+    return stats_received_total() + d->spans.received_spool;
+}
+
 uint64_t stats_rejected_total(void)
 {
     uint64_t n = 0;
@@ -46,7 +51,7 @@ uint64_t stats_accounted(const struct stats_destination *d)
 {
     const struct stats_lane_spans *s = &d->spans;
     return stats_rejected_total() + s->sampled_out + s->dropped_overflow + s->exported +
-           stats_export_failed_total(s) + s->buffered + s->in_flight;
+           stats_export_failed_total(s) + s->spooled + s->buffered + s->in_flight;
 }
 
 const char *stats_reject_reason_name(enum stats_reject_reason r)
@@ -93,6 +98,7 @@ const char *stats_fail_reason_name(enum stats_fail_reason r)
     case STATS_FAIL_TOO_LARGE: return "too_large";
     case STATS_FAIL_DISABLED: return "disabled";
     case STATS_FAIL_NO_MEMORY: return "out_of_memory";
+    case STATS_FAIL_SPOOL_UNREADABLE: return "spool_unreadable";
     case STATS_FAIL_COUNT: break;
     }
     return "unknown";

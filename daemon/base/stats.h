@@ -45,6 +45,7 @@ enum stats_fail_reason {
     STATS_FAIL_TOO_LARGE,          /* one span larger than the backend's request ceiling */
     STATS_FAIL_DISABLED,           /* the destination has no endpoint or is disabled */
     STATS_FAIL_NO_MEMORY,
+    STATS_FAIL_SPOOL_UNREADABLE,   /* spooled, then unreadable on disk or unwritable at close */
     STATS_FAIL_COUNT
 };
 
@@ -56,6 +57,9 @@ struct stats_lane_spans {
     uint64_t export_failed[STATS_FAIL_COUNT];
     uint64_t buffered;                /* gauge */
     uint64_t in_flight;               /* gauge */
+    uint64_t spooled;                 /* gauge: spans in the disk spool */
+    uint64_t received_spool;          /* spans an earlier process left in the spool: received
+                                         by this one (transport="spool") for this lane only */
     uint64_t buffer_bytes;            /* gauge */
     uint64_t buffer_capacity_bytes;   /* gauge */
 };
@@ -71,10 +75,22 @@ struct stats_lane_exporter {
     uint64_t max_request_bytes;       /* learned request ceiling; 0 while none is known */
 };
 
+/* The disk spool of one destination, copied from export/spool.h by lane.c. */
+struct stats_lane_spool {
+    int enabled;
+    int up;                           /* appends taken: recovered and the disk healthy */
+    uint64_t bytes;
+    uint64_t segments;
+    uint64_t oldest_ms;               /* wall-clock ms of the oldest spooled record; 0: none */
+    uint64_t disk_errors;             /* times the lane fell back to memory */
+    uint64_t quarantined;             /* unreadable segments moved aside at start */
+};
+
 struct stats_destination {
     const char *name;
     struct stats_lane_spans spans;
     struct stats_lane_exporter exporter;
+    struct stats_lane_spool spool;
 };
 
 #define STATS_HTTP_CODES 16 /* distinct status codes tracked per transport */
@@ -107,8 +123,10 @@ extern struct stats stats;
 /* Counts one finished request with its status code (HTTP status or gRPC status). */
 void stats_count_request(enum stats_transport t, int code);
 
-/* The right of destination d's accounting equation, and its left. */
+/* The right of destination d's accounting equation, and its left: what the receivers
+ * took plus what this process found in d's spool at start. */
 uint64_t stats_accounted(const struct stats_destination *d);
+uint64_t stats_lane_received(const struct stats_destination *d);
 uint64_t stats_received_total(void);
 uint64_t stats_rejected_total(void);
 uint64_t stats_export_failed_total(const struct stats_lane_spans *s);

@@ -26,6 +26,10 @@ static void target_primary(const struct config *cfg, struct export_target *t)
         .batch_timeout_ms = cfg->exporter_batch_timeout_ms,
         .buffer_max_bytes = cfg->buffer_max_bytes,
         .sampling_ratio = cfg->sampling_ratio,
+        .spool_dir = cfg->spool_dir,
+        .spool_max_bytes = cfg->spool_max_bytes,
+        .spool_sync = cfg->spool_sync,
+        .spool_sync_interval_ms = cfg->spool_sync_interval_ms,
     };
 }
 

@@ -39,6 +39,10 @@ struct export_target {
     double sampling_ratio;
     int keep_plain_body;           /* batches keep their plain body when compressed, so
                                       they can be handed to another lane (shard.h) */
+    const char *spool_dir;         /* buffer.spool.dir: "" or NULL for no spool */
+    size_t spool_max_bytes;
+    enum config_spool_sync spool_sync;
+    uint64_t spool_sync_interval_ms;
 };
 
 /* The targets cfg describes: the primary (the otel: block with the daemon's own

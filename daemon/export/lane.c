@@ -12,15 +12,20 @@
 #include "export/batcher.h"
 #include "export/exporter.h"
 #include "export/ring.h"
+#include "export/spool.h"
 
 #define LOGGER "spanrelay.pipeline"
 #define WARN_INTERVAL_MS 10000
+/* With a spool the drain stops exporting this long before shutdownTimeout (at most a
+ * fifth of it), so what is left reaches the disk before the deadline. */
+#define SPILL_MARGIN_MS 1000
 
 struct lane {
     uv_loop_t *loop;
     struct export_target target;
     struct stats_destination st;
     struct ring *ring;
+    struct spool *spool;           /* NULL without buffer.spool.dir */
     struct exporter *exporter;
     struct batcher *batcher;
     struct log_limiter overflow_limiter;
@@ -32,6 +37,7 @@ struct lane {
     int freeing_exporter;          /* exporter_free() is answering its batches right now */
     void (*drained)(void *);
     void *drained_arg;
+    uint64_t spilled;              /* spans the drain sent to the spool */
 };
 
 static void drain_check(struct lane *l);
@@ -40,6 +46,79 @@ static void update_ring_gauges(struct lane *l)
 {
     l->st.spans.buffered = ring_spans(l->ring);
     l->st.spans.buffer_bytes = ring_bytes(l->ring);
+}
+
+/* The spool owns its counters; the lane shows them with its own terms. */
+static void update_spool_gauges(struct lane *l)
+{
+    if (!l->spool)
+        return;
+    const struct spool_stats *s = spool_stats(l->spool);
+    l->st.spans.spooled = s->spans;
+    l->st.spans.received_spool = s->recovered_spans;
+    l->st.spans.export_failed[STATS_FAIL_SPOOL_UNREADABLE] = s->lost_spans;
+    l->st.spool.up = s->up;
+    l->st.spool.bytes = s->bytes;
+    l->st.spool.segments = s->segments;
+    l->st.spool.oldest_ms = s->oldest_ms;
+    l->st.spool.disk_errors = s->disk_errors;
+    l->st.spool.quarantined = s->quarantined;
+}
+
+/* Spooled records come back, oldest first, while the ring has room for them. */
+static void refill_from_spool(struct lane *l)
+{
+    const uint8_t *data;
+    size_t len;
+    uint32_t spans;
+    int moved = 0;
+    if (!l->spool || !l->ring)
+        return;
+    while (spool_peek(l->spool, &data, &len, &spans) == 0 &&
+           ring_push(l->ring, data, len, spans) == 0) {
+        spool_pop(l->spool);
+        moved = 1;
+    }
+    update_spool_gauges(l);
+    if (moved) {
+        update_ring_gauges(l);
+        batcher_pushed(l->batcher);
+    }
+}
+
+static void on_spool_wake(void *arg)
+{
+    struct lane *l = arg;
+    if (l->draining && !l->exporter)
+        return;
+    refill_from_spool(l);
+    if (l->draining)
+        drain_check(l);
+}
+
+static enum spool_sync spool_sync_mode(enum config_spool_sync s)
+{
+    return s == CONFIG_SPOOL_SYNC_ALWAYS ? SPOOL_SYNC_ALWAYS
+           : s == CONFIG_SPOOL_SYNC_NEVER ? SPOOL_SYNC_NEVER
+                                          : SPOOL_SYNC_INTERVAL;
+}
+
+static void open_spool(struct lane *l)
+{
+    const struct export_target *t = &l->target;
+    if (!t->spool_dir || !t->spool_dir[0])
+        return;
+    struct spool_options o = {
+        .dir = t->spool_dir, .name = t->name, .max_bytes = t->spool_max_bytes,
+        .sync = spool_sync_mode(t->spool_sync), .sync_interval_ms = t->spool_sync_interval_ms,
+        .retry_ms = t->retry_max_interval_ms,
+    };
+    l->spool = spool_open(l->loop, &o, on_spool_wake, l);
+    l->st.spool.enabled = l->spool != NULL;
+    if (!l->spool)
+        log_write(LOG_WARNING, LOGGER, "no spool for this destination: its name cannot be a "
+                                       "directory name, or memory is short",
+                  (struct log_field[]){ LOG_STR("destination", t->name) }, 1);
 }
 
 static int sink_can_send(void *arg)
@@ -54,6 +133,7 @@ static void sink_send(void *arg, struct exporter_batch *batch)
     l->st.spans.in_flight += batch->spans;
     update_ring_gauges(l);
     exporter_send(l->exporter, batch);
+    refill_from_spool(l);
 }
 
 static void on_exporter_ready(void *arg)
@@ -68,6 +148,16 @@ static void on_batch_done(void *arg, const struct exporter_batch *batch, uint32_
     struct lane *l = arg;
     l->st.spans.in_flight -= batch->spans;
     l->st.spans.exported += exported;
+    /* Given up at shutdown: to the spool instead, when the plain body is still there
+     * (a compressed batch keeps only its compressed body). One that was in flight may
+     * have arrived: sent again after the restart rather than lost. */
+    if (l->spool && exported == 0 && batch->data &&
+        (reason == STATS_FAIL_SHUTDOWN || reason == STATS_FAIL_SHUTDOWN_IN_FLIGHT) &&
+        spool_append(l->spool, batch->data, batch->len, failed) == SPOOL_OK) {
+        l->spilled += failed;
+        update_spool_gauges(l);
+        failed = 0;
+    }
     l->st.spans.export_failed[reason] += failed;
     if (l->draining)
         drain_check(l);
@@ -123,6 +213,7 @@ struct lane *lane_new(uv_loop_t *loop, const struct export_target *target,
     }
     exporter_set_ready_cb(l->exporter, on_exporter_ready, l);
     l->st.spans.buffer_capacity_bytes = ring_capacity(l->ring);
+    open_spool(l);
     return l;
 }
 
@@ -149,6 +240,10 @@ enum lane_push_result lane_push(struct lane *l, const uint8_t *rec, size_t len, 
         return LANE_NOT_EXPORTED;
     }
     if (ring_push(l->ring, rec, len, spans) < 0) {
+        if (l->spool && spool_append(l->spool, rec, len, spans) == SPOOL_OK) {
+            update_spool_gauges(l);
+            return LANE_PUSHED;
+        }
         l->st.spans.dropped_overflow += spans;
         log_write_limited(&l->overflow_limiter, LOG_WARNING, LOGGER,
                           "buffer full, dropping newest spans",
@@ -222,9 +317,25 @@ static void drain_finish(struct lane *l)
                   LOG_INT("exported", l->st.spans.exported),
                   LOG_INT("export_failed", stats_export_failed_total(&l->st.spans)),
                   LOG_INT("shutdown", failed[STATS_FAIL_SHUTDOWN]),
-                  LOG_INT("shutdown_in_flight", failed[STATS_FAIL_SHUTDOWN_IN_FLIGHT]) },
-              5);
+                  LOG_INT("shutdown_in_flight", failed[STATS_FAIL_SHUTDOWN_IN_FLIGHT]),
+                  LOG_INT("spooled", l->st.spans.spooled),
+                  LOG_INT("spooled_at_shutdown", l->spilled) },
+              l->st.spool.enabled ? 7 : 5);
     done(l->drained_arg);
+}
+
+static void on_spool_closed(void *arg)
+{
+    drain_finish(arg);
+}
+
+/* The spool writes what it holds and lets go; the drain ends once that is on disk. */
+static void close_spool(struct lane *l)
+{
+    struct spool *sp = l->spool;
+    update_spool_gauges(l);
+    l->spool = NULL;
+    spool_close(sp, on_spool_closed, l);
 }
 
 static void drain_check(struct lane *l)
@@ -235,7 +346,11 @@ static void drain_check(struct lane *l)
         return;
     if (ring_records(l->ring) > 0)
         batcher_flush_all(l->batcher);
-    if (ring_records(l->ring) == 0 && l->st.spans.in_flight == 0)
+    if (ring_records(l->ring) > 0 || l->st.spans.in_flight > 0)
+        return;
+    if (l->spool && spool_empty(l->spool))
+        close_spool(l);
+    else if (!l->spool)
         drain_finish(l);
 }
 
@@ -273,9 +388,39 @@ static void give_up(struct lane *l)
     release_exporter(l);
 }
 
+/* The deadline, with a spool: what the ring and the exporter still hold goes to disk
+ * for the next process; only what the disk refuses is given up. */
+static void spill(struct lane *l)
+{
+    const uint8_t *data;
+    size_t len;
+    uint32_t spans;
+    spool_unbound(l->spool);
+    while (ring_peek(l->ring, &data, &len, &spans) == 0) {
+        if (spool_append(l->spool, data, len, spans) == SPOOL_OK)
+            l->spilled += spans;
+        else
+            l->st.spans.export_failed[STATS_FAIL_SHUTDOWN] += spans;
+        ring_pop(l->ring);
+    }
+    update_ring_gauges(l);
+    release_exporter(l);
+    close_spool(l);
+}
+
 static void on_drain_timeout(uv_timer_t *t)
 {
     struct lane *l = t->data;
+    if (l->spool) {
+        log_write(LOG_WARNING, LOGGER, "shutdown timeout near, spooling what is left",
+                  (struct log_field[]){ LOG_STR("destination", l->target.name),
+                                        LOG_INT("buffered", l->st.spans.buffered),
+                                        LOG_INT("in_flight", l->st.spans.in_flight),
+                                        LOG_INT("spooled", l->st.spans.spooled) },
+                  4);
+        spill(l);
+        return;
+    }
     log_write(LOG_WARNING, LOGGER, "shutdown timeout reached, dropping what is left",
               (struct log_field[]){ LOG_STR("destination", l->target.name),
                                     LOG_INT("buffered", l->st.spans.buffered),
@@ -308,6 +453,10 @@ void lane_drain(struct lane *l, uint64_t timeout_ms, void (*done)(void *), void 
     }
     uv_timer_init(l->loop, l->drain_timer);
     l->drain_timer->data = l;
+    uint64_t margin = l->spool ? SPILL_MARGIN_MS : 0;
+    if (margin > timeout_ms / 5)
+        margin = timeout_ms / 5;
+    timeout_ms -= margin;
     uv_timer_start(l->drain_timer, on_drain_timeout, timeout_ms, 0);
     exporter_shutdown(l->exporter, uv_now(l->loop) + timeout_ms);
     drain_check(l);
@@ -320,6 +469,8 @@ void lane_free(struct lane *l)
     close_drain_timer(l);
     l->drained = NULL;
     give_up(l);
+    if (l->spool)
+        spool_close(l->spool, NULL, NULL);
     if (l->batcher)
         batcher_free(l->batcher);
     ring_free(l->ring);

@@ -125,6 +125,7 @@ struct spool {
     uint64_t sync_interval_ms, retry_ms;
     uint64_t segment_bytes;
     size_t queue_bytes;
+    size_t read_bytes;      /* read-ahead bound: queue_bytes as configured */
     spool_wake_cb wake;
     void *arg;
     struct spool_stats st;
@@ -1237,7 +1238,7 @@ static int job_wanted(struct spool *sp)
         return may_write;
     if (may_write && (sp->held.len > sp->held.done || sp->queue.len > 0))
         return 1;
-    if (sp->disk_unread && sp->ra_bytes < sp->queue_bytes / 2)
+    if (sp->disk_unread && sp->ra_bytes < sp->read_bytes / 2)
         return 1;
     if (sp->ra_head == NULL && sp->d.nsegs > 0 && seg_acked(&sp->d.segs[0], sp->ack_seq, sp->ack_off))
         return 1; /* everything read back and popped: delete the segments */
@@ -1262,8 +1263,8 @@ static void start_job(struct spool *sp)
               (sp->sync == SPOOL_SYNC_INTERVAL && now >= sp->last_sync_at + sp->sync_interval_ms);
     j->ack_seq = sp->ack_seq;
     j->ack_off = sp->ack_off;
-    j->read_budget = sp->closing || sp->ra_bytes >= sp->queue_bytes ? 0
-                                                                      : sp->queue_bytes - sp->ra_bytes;
+    j->read_budget = sp->closing || sp->ra_bytes >= sp->read_bytes ? 0
+                                                                     : sp->read_bytes - sp->ra_bytes;
     /* The ack position is only known after recovery; no deletion before it. */
     if (!sp->recovered) {
         j->ack_seq = 0;
@@ -1316,6 +1317,7 @@ struct spool *spool_open(uv_loop_t *loop, const struct spool_options *o, spool_w
     sp->sync_interval_ms = o->sync_interval_ms ? o->sync_interval_ms : DEFAULT_SYNC_MS;
     sp->retry_ms = o->retry_ms ? o->retry_ms : DEFAULT_RETRY_MS;
     sp->queue_bytes = o->queue_bytes ? o->queue_bytes : DEFAULT_QUEUE_BYTES;
+    sp->read_bytes = sp->queue_bytes;
     uint64_t seg = o->segment_bytes ? o->segment_bytes : o->max_bytes / 16;
     if (!o->segment_bytes)
         seg = seg < MIN_SEGMENT ? MIN_SEGMENT : seg > MAX_SEGMENT ? MAX_SEGMENT : seg;
@@ -1354,6 +1356,11 @@ enum spool_append_result spool_append(struct spool *sp, const void *data, size_t
     update_gauges(sp);
     start_job(sp);
     return SPOOL_OK;
+}
+
+void spool_unbound(struct spool *sp)
+{
+    sp->queue_bytes = SIZE_MAX;
 }
 
 int spool_peek(struct spool *sp, const uint8_t **data, size_t *len, uint32_t *spans)

@@ -95,6 +95,10 @@ struct spool *spool_open(uv_loop_t *loop, const struct spool_options *opts,
 enum spool_append_result spool_append(struct spool *sp, const void *data, size_t len,
                                       uint32_t spans);
 
+/* Shutdown: from now on the write queue takes every record (no SPOOL_BUSY), so what
+ * memory still holds can go to disk at once; it may then hold as much as the ring. */
+void spool_unbound(struct spool *sp);
+
 /* The oldest record not yet popped, once read back into memory; -1 when none is ready
  * now (the wake callback tells when one is). The pointer is valid until the next pop. */
 int spool_peek(struct spool *sp, const uint8_t **data, size_t *len, uint32_t *spans);

@@ -254,6 +254,7 @@ ACCOUNTING_TERMS = (
     'spanrelay_spans_dropped_overflow_total',
     'spanrelay_spans_exported_total',
     'spanrelay_spans_export_failed_total',
+    'spanrelay_spans_spooled',
     'spanrelay_spans_buffered',
     'spanrelay_spans_in_flight',
 )
@@ -277,12 +278,17 @@ def dest_sum(metrics, name, destination):
 def accounting(metrics, destination=None):
     """The terms of DESIGN decision 5 for one destination (each summed over its other
     labels), with both sides: received = rejected + sampled_out[d] + dropped_overflow[d]
-    + exported[d] + export_failed[d] + buffered[d] + in_flight[d]. Without destination,
+    + exported[d] + export_failed[d] + spooled[d] + buffered[d] + in_flight[d], where
+    received counts every transport plus transport="spool" of destination d (what an
+    earlier process left in d's spool). Without destination,
     every destination is checked: 'holds' is true when all hold, 'destinations' has
     each, and the other keys are the primary's."""
-    received = metric_sum(metrics, 'spanrelay_spans_received_total')
     rejected = metric_sum(metrics, 'spanrelay_spans_rejected_total')
     if destination is not None:
+        received = sum(v for k, v in
+                       metric_values(metrics, 'spanrelay_spans_received_total').items()
+                       if 'destination=' not in k)
+        received += dest_sum(metrics, 'spanrelay_spans_received_total', destination)
         terms = {t: dest_sum(metrics, t, destination) for t in ACCOUNTING_TERMS}
         terms['spanrelay_spans_rejected_total'] = rejected
         total = sum(terms.values())

@@ -166,7 +166,7 @@ class HealthAndMetrics(unittest.TestCase):
             self.assertEqual(set(h['buffer']), {'bytes', 'capacity_bytes'})
             self.assertEqual(set(h['spans']), {'received', 'rejected_invalid', 'sampled_out',
                                                 'dropped_overflow', 'exported', 'export_failed',
-                                                'buffered', 'in_flight'})
+                                                'spooled', 'buffered', 'in_flight'})
             self.assertTrue(all(v == 0 for v in h['spans'].values()))
 
     def test_metrics_exposition(self):
