@@ -11,8 +11,11 @@
  * deletes acknowledged segments, writes the cursor and reads ahead. As uv_fs_* calls
  * that is a dozen thread-pool round trips and a state machine per step; as one job it
  * is one round trip and straight-line code, and the loop's share per batch is a
- * memcpy into the queue. Both run the same system calls on the same thread pool; the
- * difference is the loop's wake-ups per batch (README, "Disk spool").
+ * memcpy into the queue. Both run the same system calls on the same thread pool. A
+ * micro-measurement of the bare write path (no rotation, no fsync) gave the loop
+ * 1.5 us per 550-byte record this way against 0.25 us for one uv_fs_write per batch and
+ * 44 us for one uv_fs_write per record: batching is what matters; the job's own
+ * overhead is not yet explained and is a candidate for make bench.
  *
  * A job runs, in order: recovery (first job, and after a failed one), deletion of
  * acknowledged segments and the cursor update, the write of the held batch, fsync,
