@@ -1,13 +1,21 @@
-/* loadgen.c — offers OTLP/HTTP export requests to spanrelay over its UNIX socket.
+/* loadgen.c — offers OTLP export requests to spanrelay (or any OTLP receiver).
  *
- *   loadgen -s SOCKET [-r SPANS_PER_SEC | 0 for as fast as it goes] [-d SECONDS]
- *           [-c CONNECTIONS] [-n SPANS_PER_REQUEST]
+ *   loadgen (-s SOCKET | -t HOST:PORT) [-g] [-r SPANS_PER_SEC | 0 for as fast as it goes]
+ *           [-d SECONDS] [-c CONNECTIONS] [-n SPANS_PER_REQUEST]
+ *
+ * OTLP/HTTP (protobuf) by default, OTLP/gRPC (HTTP/2 without TLS, one stream at a time
+ * per connection) with -g; over a UNIX socket (-s) or TCP (-t, IPv4). Each connection
+ * has one request outstanding at a time, as an SDK's batch processor does.
  *
  * Requests look like an instrumented web service's: 100 spans each, ~10 attributes and
  * 2 events a span, ~530 bytes a span, fresh trace ids. A few dozen bodies are encoded
  * up front so that the generator spends its time sending, not encoding. Prints one JSON
  * line: offered spans, requests, errors, elapsed seconds. */
 #include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +23,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,7 +43,10 @@ struct body {
 };
 
 static struct body bodies[BODIES];
+static struct body grpc_bodies[BODIES]; /* the same with gRPC's 5-byte message prefix */
 static const char *socket_path;
+static struct sockaddr_in tcp_addr;
+static int use_tcp, use_grpc;
 static double rate_per_conn;       /* requests per second per connection; 0 = unbounded */
 static double duration_s = 10;
 static int spans_per_request = 100;
@@ -184,6 +196,18 @@ static struct body make_body(int n)
 
 static int connect_socket(void)
 {
+    if (use_tcp) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        int one = 1;
+        if (fd < 0)
+            return -1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (connect(fd, (struct sockaddr *)&tcp_addr, sizeof(tcp_addr)) < 0) {
+            close(fd);
+            return -1;
+        }
+        return fd;
+    }
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", socket_path);
@@ -238,22 +262,215 @@ static int read_response(int fd)
     }
 }
 
+/* One gRPC connection: an nghttp2 client session on a blocking socket. */
+struct grpc_conn {
+    int fd;
+    nghttp2_session *session;
+    int32_t stream;          /* the request under way */
+    int done;                /* its stream closed */
+    int ok;                  /* :status 200 and grpc-status 0 */
+    const struct body *body; /* what it sends */
+};
+
+static ssize_t grpc_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags,
+                         void *user)
+{
+    struct grpc_conn *c = user;
+    (void)s;
+    (void)flags;
+    return write_all(c->fd, data, len) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : (ssize_t)len;
+}
+
+/* Body bytes go straight from the prepared buffer to the socket, header and data in one
+ * writev, so the generator does not copy what it sends. */
+static int grpc_send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *framehd,
+                          size_t length, nghttp2_data_source *source, void *user)
+{
+    struct grpc_conn *c = user;
+    size_t off = (size_t)source->ptr;
+    struct iovec iov[2] = { { (void *)framehd, 9 }, { c->body->data + off, length } };
+    size_t left = 9 + length;
+    (void)s;
+    (void)frame;
+    while (left > 0) {
+        ssize_t n = writev(c->fd, iov, 2);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        left -= (size_t)n;
+        for (int i = 0; i < 2; i++) {
+            size_t take = (size_t)n < iov[i].iov_len ? (size_t)n : iov[i].iov_len;
+            iov[i].iov_base = (char *)iov[i].iov_base + take;
+            iov[i].iov_len -= take;
+            n -= (ssize_t)take;
+        }
+    }
+    source->ptr = (void *)(off + length);
+    return 0;
+}
+
+static ssize_t grpc_read_body(nghttp2_session *s, int32_t stream, uint8_t *buf, size_t len,
+                              uint32_t *flags, nghttp2_data_source *source, void *user)
+{
+    struct grpc_conn *c = user;
+    size_t off = (size_t)source->ptr;
+    size_t left = c->body->len - off;
+    size_t n = left < len ? left : len;
+    (void)s;
+    (void)stream;
+    (void)buf;
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (n == left)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+static int grpc_on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8_t *name,
+                          size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                          void *user)
+{
+    struct grpc_conn *c = user;
+    (void)s;
+    (void)flags;
+    if (frame->hd.stream_id != c->stream)
+        return 0;
+    if (namelen == 7 && memcmp(name, ":status", 7) == 0)
+        c->ok = valuelen == 3 && memcmp(value, "200", 3) == 0;
+    else if (namelen == 11 && memcmp(name, "grpc-status", 11) == 0)
+        c->ok = c->ok && valuelen == 1 && value[0] == '0';
+    return 0;
+}
+
+static int grpc_on_close(nghttp2_session *s, int32_t stream, uint32_t code, void *user)
+{
+    struct grpc_conn *c = user;
+    (void)s;
+    if (stream == c->stream) {
+        c->done = 1;
+        if (code != 0)
+            c->ok = 0;
+    }
+    return 0;
+}
+
+static void grpc_close(struct grpc_conn *c)
+{
+    if (c->session)
+        nghttp2_session_del(c->session);
+    if (c->fd >= 0)
+        close(c->fd);
+    c->session = NULL;
+    c->fd = -1;
+}
+
+static int grpc_open(struct grpc_conn *c)
+{
+    nghttp2_session_callbacks *cb;
+    nghttp2_settings_entry settings[] = { { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 24 } };
+    c->fd = connect_socket();
+    c->session = NULL;
+    if (c->fd < 0)
+        return -1;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_send_callback(cb, grpc_send);
+    nghttp2_session_callbacks_set_send_data_callback(cb, grpc_send_data);
+    nghttp2_session_callbacks_set_on_header_callback(cb, grpc_on_header);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, grpc_on_close);
+    int rv = nghttp2_session_client_new(&c->session, cb, c);
+    nghttp2_session_callbacks_del(cb);
+    if (rv != 0 || nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, settings, 1) != 0 ||
+        nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0, 1 << 24) != 0) {
+        grpc_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+#define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, \
+                   NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE }
+
+/* Sends one Export call and waits for its answer: 0 when it succeeded, 1 when the server
+ * answered with an error, -1 when the connection failed. */
+static int grpc_call(struct grpc_conn *c, const struct body *b)
+{
+    static const nghttp2_nv head[] = {
+        NV(":method", "POST"), NV(":scheme", "http"), NV(":authority", "spanrelay"),
+        NV(":path", "/opentelemetry.proto.collector.trace.v1.TraceService/Export"),
+        NV("content-type", "application/grpc"), NV("te", "trailers"),
+    };
+    nghttp2_data_provider data = { .source.ptr = NULL, .read_callback = grpc_read_body };
+    uint8_t buf[16384];
+    c->body = b;
+    c->done = 0;
+    c->ok = 0;
+    c->stream = nghttp2_submit_request(c->session, NULL, head, sizeof(head) / sizeof(head[0]),
+                                       &data, NULL);
+    if (c->stream < 0)
+        return -1;
+    while (!c->done) {
+        if (nghttp2_session_send(c->session) != 0)
+            return -1;
+        if (c->done)
+            break;
+        ssize_t n = read(c->fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || nghttp2_session_mem_recv(c->session, buf, (size_t)n) < 0)
+            return -1;
+    }
+    /* Acknowledgements (SETTINGS, WINDOW_UPDATE) owed to the server go out now. */
+    if (nghttp2_session_send(c->session) != 0)
+        return -1;
+    return c->ok ? 0 : 1;
+}
+
+static void pace(double *next)
+{
+    if (rate_per_conn > 0) {
+        double t = now_s();
+        if (t < *next) {
+            struct timespec ts = { 0, (long)((*next - t) * 1e9) };
+            nanosleep(&ts, NULL);
+        }
+        *next += 1.0 / rate_per_conn;
+    }
+}
+
+static void grpc_worker(struct worker *w)
+{
+    struct grpc_conn c = { .fd = -1 };
+    double next = now_s();
+    unsigned i = 0;
+    grpc_open(&c);
+    while (!stop_flag && c.fd >= 0) {
+        pace(&next);
+        int r = grpc_call(&c, &grpc_bodies[i++ % BODIES]);
+        if (r == 0) {
+            w->requests++;
+            continue;
+        }
+        w->errors++;
+        if (r < 0) {
+            grpc_close(&c);
+            grpc_open(&c);
+        }
+    }
+    grpc_close(&c);
+}
+
 static void *worker_run(void *arg)
 {
     struct worker *w = arg;
+    if (use_grpc) {
+        grpc_worker(w);
+        return NULL;
+    }
     int fd = connect_socket();
-    double start = now_s();
-    double next = start;
+    double next = now_s();
     unsigned i = 0;
     while (!stop_flag && fd >= 0) {
-        if (rate_per_conn > 0) {
-            double t = now_s();
-            if (t < next) {
-                struct timespec ts = { 0, (long)((next - t) * 1e9) };
-                nanosleep(&ts, NULL);
-            }
-            next += 1.0 / rate_per_conn;
-        }
+        pace(&next);
         const struct body *b = &bodies[i++ % BODIES];
         char head[256];
         int hl = snprintf(head, sizeof(head),
@@ -282,29 +499,53 @@ static void *worker_run(void *arg)
     return NULL;
 }
 
+/* 1 when s is IPV4:PORT (kept in tcp_addr), -1 otherwise. */
+static int parse_tcp(const char *s)
+{
+    char host[64];
+    const char *colon = strrchr(s, ':');
+    if (!colon || (size_t)(colon - s) >= sizeof(host))
+        return -1;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    tcp_addr.sin_family = AF_INET;
+    tcp_addr.sin_port = htons((uint16_t)atoi(colon + 1));
+    return inet_pton(AF_INET, host, &tcp_addr.sin_addr) == 1 ? 1 : -1;
+}
+
 int main(int argc, char **argv)
 {
     double rate = 0;
     int conns = 2;
     int opt;
-    while ((opt = getopt(argc, argv, "s:r:d:c:n:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:t:gr:d:c:n:")) != -1) {
         switch (opt) {
         case 's': socket_path = optarg; break;
+        case 't': use_tcp = parse_tcp(optarg); break;
+        case 'g': use_grpc = 1; break;
         case 'r': rate = atof(optarg); break;
         case 'd': duration_s = atof(optarg); break;
         case 'c': conns = atoi(optarg); break;
         case 'n': spans_per_request = atoi(optarg); break;
         default:
-            fprintf(stderr, "usage: loadgen -s SOCKET [-r SPANS/S] [-d SECONDS] [-c CONNS] [-n SPANS]\n");
+            fprintf(stderr, "usage: loadgen (-s SOCKET | -t HOST:PORT) [-g] [-r SPANS/S] "
+                            "[-d SECONDS] [-c CONNS] [-n SPANS]\n");
             return 2;
         }
     }
-    if (!socket_path || conns < 1 || spans_per_request < 1) {
-        fprintf(stderr, "loadgen: -s SOCKET is required\n");
+    if ((!socket_path && use_tcp <= 0) || conns < 1 || spans_per_request < 1) {
+        fprintf(stderr, "loadgen: -s SOCKET or -t IPV4:PORT is required\n");
         return 2;
     }
-    for (int i = 0; i < BODIES; i++)
+    for (int i = 0; i < BODIES; i++) {
         bodies[i] = make_body(spans_per_request);
+        grpc_bodies[i].len = bodies[i].len + 5;
+        grpc_bodies[i].data = malloc(grpc_bodies[i].len);
+        grpc_bodies[i].data[0] = 0;
+        for (int k = 0; k < 4; k++)
+            grpc_bodies[i].data[1 + k] = (uint8_t)(bodies[i].len >> (24 - 8 * k));
+        memcpy(grpc_bodies[i].data + 5, bodies[i].data, bodies[i].len);
+    }
     rate_per_conn = rate > 0 ? rate / spans_per_request / conns : 0;
 
     struct worker *workers = calloc((size_t)conns, sizeof(*workers));
@@ -328,8 +569,10 @@ int main(int argc, char **argv)
            (unsigned long long)(requests * (uint64_t)spans_per_request),
            (unsigned long long)requests, (unsigned long long)errors, elapsed,
            (double)bodies[0].len / spans_per_request);
-    for (int i = 0; i < BODIES; i++)
+    for (int i = 0; i < BODIES; i++) {
         free(bodies[i].data);
+        free(grpc_bodies[i].data);
+    }
     free(workers);
     return 0;
 }

@@ -1,19 +1,49 @@
 #!/usr/bin/python3
-"""make bench — spanrelay's throughput and cost per span.
+"""make bench — spanrelay's cost per span and throughput, next to the physical limit.
 
-    loadgen ──OTLP/HTTP, UNIX socket──▶ spanrelay (relay) ──OTLP/gRPC──▶ sink
+    loadgen ──OTLP/HTTP or gRPC, TCP or UNIX socket──▶ spanrelay (relay) ──OTLP/gRPC──▶ sink
+    loadgen ──────────────── the same ─────────────────────────────────────────────────▶ sink
 
-The sink is a second spanrelay with its exporter disabled: a counting OTLP/gRPC server
-that costs far less than the relay, so it is never the bottleneck. For each scenario
-(a fixed 10 000 spans/s and the maximum rate; compression none and gzip) it prints the
-offered and delivered spans/s, the relay's CPU-seconds per million spans (from
-/proc/PID/stat), and its idle and peak RSS (VmRSS before the load, VmHWM after).
-All processes are on this machine: 2 cores shared by loadgen, relay and sink.
+The sink is a second spanrelay with its exporter disabled: a counting OTLP server. The
+"limit" rows send straight from loadgen to the sink with no relay: what this machine does
+when nothing stands between client and backend. Every other row is given as a ratio to the
+limit row of the same input (protocol, transport, rate) measured in the same run:
+  - fixed-rate rows: relay CPU per span / sink CPU per span in the limit row ("x cpu"), so
+    1.0 would be a relay that costs what merely receiving the spans costs;
+  - maximum-rate rows: delivered spans/s / limit spans/s ("of rate").
+The relay is pinned to CPU 0 and the tools (loadgen, sinks) to CPU 1 (`--no-pin` leaves
+them to the scheduler). CPU is the relay's (the sink's in a limit row) from
+/proc/PID/task/*/schedstat (nanoseconds; /proc/PID/stat ticks where that is missing).
+Requests are 100 spans each (~555 bytes a span), 4 connections, sampling ratio 1.0.
 
-    bench/run.py [--seconds N] [--json FILE]
+    bench/run.py [--seconds N] [--quick] [--rows GLOB[,GLOB...]] [--list] [--no-pin]
+                 [--json FILE]
+
+--quick runs each row for 3 seconds; --rows keeps the rows whose name matches one of the
+shell-style patterns (e.g. --rows 'limit-*,*-max-*'); --list prints the row names.
+
+Adding a row: append a Row(...) to ROWS (or extend the list in a function called from
+there). A Row names its input (`http`/`grpc`), transport (`tcp`/`unix`), rate (0 =
+maximum), export compression, whether OTEL_RESOURCE_ATTRIBUTES is set, how many sinks to
+start (`sinks`, default 1; 0 = the backend is down: the relay exports to a closed port),
+and an optional `config(ctx, sections)` hook that edits the relay's configuration before it
+starts. `sections` maps a top-level YAML key ("otel", "receiver", "exporter", "buffer",
+or a new one) to a list of lines already indented under it; `ctx.sinks` lists the sinks'
+gRPC addresses ("127.0.0.1:PORT", the first is otel.endpoint's), `ctx.dir` is the row's
+temporary directory (for a spool). Delivered spans are summed over all sinks. Examples:
+
+    # two destinations: the vendor lane exports to the second sink
+    Row('grpc-unix-10k-two-destinations', 'grpc', 'unix', 10000, sinks=2,
+        config=lambda ctx, s: s.setdefault('destinations', []).extend(
+            ['  - name: vendor', '    endpoint: http://%s' % ctx.sinks[1]]))
+    # backend down with a spool
+    Row('grpc-unix-max-spool-down', 'grpc', 'unix', 0, sinks=0,
+        config=lambda ctx, s: s.setdefault('spool', []).append('  dir: %s' % ctx.dir))
 """
 
 import argparse
+import fnmatch
+import glob
 import json
 import os
 import shutil
@@ -24,11 +54,40 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import namedtuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, 'build', 'spanrelay')
 LOADGEN = os.path.join(ROOT, 'build', 'bench', 'loadgen')
 TICKS = os.sysconf('SC_CLK_TCK')
+CONNECTIONS = 4
+# What a Kubernetes pod's OTEL_RESOURCE_ATTRIBUTES typically carries.
+RESOURCE_ATTRIBUTES = ('k8s.namespace.name=aifactory,k8s.node.name=node-pool-a-3,'
+                       'k8s.deployment.name=web,service.version=1.42.0,'
+                       'deployment.environment=production')
+
+Row = namedtuple('Row', 'name input via rate compression resource_attrs limit sinks config')
+Row.__new__.__defaults__ = ('none', False, False, 1, None)
+Context = namedtuple('Context', 'sinks dir')
+
+
+def rows():
+    out = []
+    for rate, tag in ((10000, '10k'), (0, 'max')):
+        for inp, via in (('http', 'tcp'), ('grpc', 'tcp'), ('grpc', 'unix')):
+            out.append(Row('limit-%s-%s-%s' % (inp, via, tag), inp, via, rate, limit=True))
+    for inp, via in (('http', 'tcp'), ('grpc', 'tcp'), ('grpc', 'unix')):
+        out.append(Row('%s-%s-10k' % (inp, via), inp, via, 10000))
+    for comp in ('none', 'gzip', 'zstd'):
+        out.append(Row('grpc-unix-10k-attrs-%s' % comp, 'grpc', 'unix', 10000, comp, True))
+    for inp, via in (('http', 'tcp'), ('grpc', 'tcp'), ('grpc', 'unix')):
+        out.append(Row('%s-%s-max' % (inp, via), inp, via, 0))
+    for comp in ('gzip', 'zstd'):
+        out.append(Row('grpc-unix-max-attrs-%s' % comp, 'grpc', 'unix', 0, comp, True))
+    return out
+
+
+ROWS = rows()
 
 
 def free_port():
@@ -49,16 +108,23 @@ def metrics(port):
         return out
 
 
-def msum(m, name):
-    """A metric summed over its label sets (export-side series carry destination=)."""
-    return sum(v for k, v in m.items() if k == name or k.startswith(name + '{'))
-
-
 def received(port):
-    return msum(metrics(port), 'spanrelay_spans_received_total')
+    m = metrics(port)
+    return sum(v for k, v in m.items() if k.startswith('spanrelay_spans_received_total'))
 
 
 def cpu_seconds(pid):
+    """CPU time of every thread of pid, in seconds."""
+    total, found = 0, False
+    for path in glob.glob('/proc/%d/task/*/schedstat' % pid):
+        try:
+            with open(path) as f:
+                total += int(f.read().split()[0])
+                found = True
+        except (OSError, ValueError, IndexError):
+            pass
+    if found:
+        return total / 1e9
     with open('/proc/%d/stat' % pid) as f:
         fields = f.read().rsplit(')', 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
@@ -72,7 +138,7 @@ def status_kib(pid, key):
     return 0
 
 
-def wait_healthy(port, proc, timeout=5):
+def wait_healthy(port, proc, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -85,12 +151,18 @@ def wait_healthy(port, proc, timeout=5):
     raise RuntimeError('spanrelay not healthy')
 
 
-def start(directory, name, config):
+def pinned(cpu, argv, pin):
+    return (['taskset', '-c', str(cpu)] + argv) if pin else argv
+
+
+def start(directory, name, sections, cpu, pin, env=None):
     path = os.path.join(directory, name + '.yaml')
     with open(path, 'w') as f:
-        f.write(config)
+        for key, lines in sections.items():
+            f.write('%s:\n%s\n' % (key, '\n'.join(lines)))
     log = open(os.path.join(directory, name + '.log'), 'wb')
-    proc = subprocess.Popen([BIN, '-c', path], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(pinned(cpu, [BIN, '-c', path], pin), stdout=log, stderr=log,
+                            stdin=subprocess.DEVNULL, env=env)
     log.close()
     return proc
 
@@ -105,57 +177,96 @@ def stop(proc):
             proc.wait()
 
 
-def scenario(rate, compression, seconds, destinations=1):
+def receiver_lines(inp, via, sock, port):
+    """The receiver section that listens where loadgen sends."""
+    lines = ['  socket: "%s"' % (sock if via == 'unix' else '')]
+    if via == 'tcp':
+        lines.append('  %s: 127.0.0.1:%d' % (inp, port))
+    return lines
+
+
+def base_env():
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith('OTEL_'):
+            del env[k]
+    return env
+
+
+def run_row(row, seconds, pin):
     d = tempfile.mkdtemp(prefix='spanrelay-bench-')
     procs = []
     try:
-        sink_grpc, sink_health, relay_health = free_port(), free_port(), free_port()
-        sink = start(d, 'sink', 'otel:\n  enabled: false\nreceiver:\n  socket: ""\n'
-                     '  grpc: 127.0.0.1:%d\nhealth:\n  listen: 127.0.0.1:%d\n'
-                     'log:\n  level: warning\n' % (sink_grpc, sink_health))
-        procs.append(sink)
-        wait_healthy(sink_health, sink)
+        in_port = free_port()
         sock = os.path.join(d, 'otlp.sock')
-        # A second destination is a second lane to the same sink: its cost is the
-        # relay's, the sink counts both.
-        extra = ('destinations:\n' + ''.join('  - name: d%d\n    endpoint: http://127.0.0.1:%d\n'
-                                             % (i, sink_grpc) for i in range(1, destinations))
-                 if destinations > 1 else '')
-        relay = start(d, 'relay', 'otel:\n  enabled: true\n  endpoint: http://127.0.0.1:%d\n'
-                      'receiver:\n  socket: %s\nexporter:\n  compression: %s\n'
-                      'health:\n  listen: 127.0.0.1:%d\nlog:\n  level: warning\n%s'
-                      % (sink_grpc, sock, compression, relay_health, extra))
-        procs.append(relay)
-        wait_healthy(relay_health, relay)
+        sinks, sink_health = [], []
+        for i in range(1 if row.limit else row.sinks):
+            grpc_port, health = free_port(), free_port()
+            if row.limit:
+                recv = receiver_lines(row.input, row.via, sock, in_port)
+            else:
+                recv = ['  socket: ""', '  grpc: 127.0.0.1:%d' % grpc_port]
+            sink = start(d, 'sink%d' % i, {
+                'otel': ['  enabled: false'], 'receiver': recv,
+                'health': ['  listen: 127.0.0.1:%d' % health],
+                'log': ['  level: warning']}, 1, pin, base_env())
+            procs.append(sink)
+            wait_healthy(health, sink)
+            sinks.append('127.0.0.1:%d' % grpc_port)
+            sink_health.append(health)
+        measured = procs[0]
+        if not row.limit:
+            relay_health = free_port()
+            endpoint = sinks[0] if sinks else '127.0.0.1:%d' % free_port()
+            sections = {
+                'otel': ['  enabled: true', '  endpoint: http://%s' % endpoint],
+                'receiver': receiver_lines(row.input, row.via, sock, in_port),
+                'exporter': ['  compression: %s' % row.compression],
+                'health': ['  listen: 127.0.0.1:%d' % relay_health],
+                'log': ['  level: warning'],
+            }
+            if row.config:
+                row.config(Context(sinks, d), sections)
+            env = base_env()
+            if row.resource_attrs:
+                env['OTEL_RESOURCE_ATTRIBUTES'] = RESOURCE_ATTRIBUTES
+            measured = start(d, 'relay', sections, 0, pin, env)
+            procs.append(measured)
+            wait_healthy(relay_health, measured)
         time.sleep(0.5)
-        idle_rss = status_kib(relay.pid, 'VmRSS')
-        cpu0 = cpu_seconds(relay.pid)
-        got0 = received(sink_health)
-        out = subprocess.run([LOADGEN, '-s', sock, '-r', str(rate), '-d', str(seconds), '-c', '2'],
-                             capture_output=True, timeout=seconds + 30, check=True)
+        idle_rss = status_kib(measured.pid, 'VmRSS')
+        cpu0 = cpu_seconds(measured.pid)
+        got0 = sum(received(h) for h in sink_health)
+        target = ['-s', sock] if row.via == 'unix' else ['-t', '127.0.0.1:%d' % in_port]
+        argv = [LOADGEN] + target + (['-g'] if row.input == 'grpc' else []) + [
+            '-r', str(row.rate), '-d', str(seconds), '-c', str(CONNECTIONS)]
+        out = subprocess.run(pinned(1, argv, pin), capture_output=True, timeout=seconds + 30,
+                             check=True)
         gen = json.loads(out.stdout)
         offered = gen['offered_spans']
-        # Let the relay finish what it holds, so delivered counts the same spans.
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            m = metrics(relay_health)
-            if (msum(m, 'spanrelay_spans_buffered') == 0 and
-                    msum(m, 'spanrelay_spans_in_flight') == 0):
-                break
-            time.sleep(0.05)
-        cpu = cpu_seconds(relay.pid) - cpu0
-        delivered = (received(sink_health) - got0) / destinations
-        peak_rss = status_kib(relay.pid, 'VmHWM')
-        m = metrics(relay_health)
+        if not row.limit:
+            # Let the relay finish what it holds, so delivered counts the same spans.
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                m = metrics(relay_health)
+                if m['spanrelay_spans_buffered'] == 0 and m['spanrelay_spans_in_flight'] == 0:
+                    break
+                time.sleep(0.05)
+        cpu = cpu_seconds(measured.pid) - cpu0
+        delivered = sum(received(h) for h in sink_health) - got0
+        peak_rss = status_kib(measured.pid, 'VmHWM')
+        dropped = 0
+        if not row.limit:
+            dropped = int(metrics(relay_health)['spanrelay_spans_dropped_overflow_total'])
         return {
-            'rate': 'max' if rate == 0 else rate, 'compression': compression,
-            'destinations': destinations,
+            'row': row.name, 'input': row.input, 'via': row.via,
+            'rate': 'max' if row.rate == 0 else row.rate, 'compression': row.compression,
+            'resource_attrs': row.resource_attrs, 'limit': row.limit,
             'offered_spans_per_s': round(offered / gen['elapsed_s']),
             'delivered_spans_per_s': round(delivered / gen['elapsed_s']),
-            'delivered_fraction': round(delivered / offered, 4) if offered else 0,
-            'dropped_overflow': int(msum(m, 'spanrelay_spans_dropped_overflow_total')),
+            'errors': gen['errors'],
+            'dropped_overflow': dropped,
             'cpu_s_per_million_spans': round(cpu / offered * 1e6, 3) if offered else 0,
-            'cpu_us_per_span': round(cpu / offered * 1e6, 3) if offered else 0,
             'idle_rss_mib': round(idle_rss / 1024, 1),
             'peak_rss_mib': round(peak_rss / 1024, 1),
             'bytes_per_span': gen['bytes_per_span'],
@@ -166,26 +277,48 @@ def scenario(rate, compression, seconds, destinations=1):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def versus_limit(r, results):
+    """The row as a ratio to the limit row of the same input, transport and rate."""
+    for lim in results:
+        if lim['limit'] and not r['limit'] and (lim['input'], lim['via'], lim['rate']) == (
+                r['input'], r['via'], r['rate']):
+            if r['rate'] == 'max' and lim['delivered_spans_per_s']:
+                return '%.2f of rate' % (r['delivered_spans_per_s'] / lim['delivered_spans_per_s'])
+            if r['rate'] != 'max' and lim['cpu_s_per_million_spans']:
+                return '%.2f x cpu' % (r['cpu_s_per_million_spans'] / lim['cpu_s_per_million_spans'])
+    return ''
+
+
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description='spanrelay load benchmark')
     ap.add_argument('--seconds', type=float, default=10)
+    ap.add_argument('--quick', action='store_true', help='3 seconds a row')
+    ap.add_argument('--rows', help='comma-separated shell patterns of row names to run')
+    ap.add_argument('--list', action='store_true', help='print the row names and exit')
+    ap.add_argument('--no-pin', action='store_true', help='do not pin relay and tools to CPUs')
     ap.add_argument('--json')
-    ap.add_argument('--destinations', type=int, default=1,
-                    help='export lanes to the sink (2: the primary and one more)')
     args = ap.parse_args()
+    selected = ROWS
+    if args.rows:
+        pats = args.rows.split(',')
+        selected = [r for r in ROWS if any(fnmatch.fnmatch(r.name, p) for p in pats)]
+    if args.list:
+        print('\n'.join(r.name for r in selected))
+        return
+    seconds = 3 if args.quick else args.seconds
+    pin = not args.no_pin and shutil.which('taskset') and os.cpu_count() >= 2
     results = []
-    print('%-6s %-5s %12s %12s %9s %12s %9s %9s' % ('rate', 'comp', 'offered/s', 'delivered/s',
-                                                    'dropped', 'cpu-s/Mspan', 'idle MiB',
-                                                    'peak MiB'))
-    for rate in (10000, 0):
-        for comp in ('none', 'gzip'):
-            r = scenario(rate, comp, args.seconds, args.destinations)
-            results.append(r)
-            print('%-6s %-5s %12d %12d %9d %12.3f %9.1f %9.1f' % (
-                r['rate'], comp, r['offered_spans_per_s'], r['delivered_spans_per_s'],
-                r['dropped_overflow'], r['cpu_s_per_million_spans'], r['idle_rss_mib'],
-                r['peak_rss_mib']))
-            sys.stdout.flush()
+    fmt = '%-28s %11s %11s %8s %11s %14s %8s %8s'
+    print(fmt % ('row', 'offered/s', 'delivered/s', 'dropped', 'cpu-s/Mspan', 'vs limit',
+                 'idle MiB', 'peak MiB'))
+    for row in selected:
+        r = run_row(row, seconds, pin)
+        results.append(r)
+        print(fmt % (r['row'], r['offered_spans_per_s'], r['delivered_spans_per_s'],
+                     r['dropped_overflow'], '%.3f' % r['cpu_s_per_million_spans'],
+                     versus_limit(r, results), '%.1f' % r['idle_rss_mib'],
+                     '%.1f' % r['peak_rss_mib']))
+        sys.stdout.flush()
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(results, f, indent=2)

@@ -3,8 +3,8 @@
  * go to nghttp2_session_mem_recv, frames nghttp2 wants to send are collected with
  * nghttp2_session_mem_send into one write.
  *
- * Each stream carries one unary Export call: a length-prefixed message, identity or
- * gzip, answered as soon as END_STREAM arrives. Request bytes are bounded per stream
+ * Each stream carries one unary Export call: a length-prefixed message, identity,
+ * gzip or zstd, answered as soon as END_STREAM arrives. Request bytes are bounded per stream
  * (receiver.maxRequestBytes, before and after decompression) and across all
  * connections (RECEIVER_GRPC_BUFFER_BUDGET), so memory stays bounded whatever clients
  * send. A request past a bound is answered as soon as that is known (a message's
@@ -51,6 +51,7 @@ struct grpc_stream {
     int path_ok;
     int content_type_ok;
     int gzip;
+    int zstd;
     int unsupported_encoding;
     int reset;                 /* reset by us for taking too long */
     uint64_t started_ms;       /* loop time of the request's headers */
@@ -182,7 +183,7 @@ static int answer_bad_headers(struct grpc_conn *c, struct grpc_stream *st)
         return -1;
     }
     if (st->unsupported_encoding) {
-        answer_error(c, st, GRPC_UNIMPLEMENTED, "grpc-encoding not supported (gzip, identity)");
+        answer_error(c, st, GRPC_UNIMPLEMENTED, "grpc-encoding not supported (gzip, zstd, identity)");
         return -1;
     }
     return 0;
@@ -233,19 +234,23 @@ static void stream_complete(struct grpc_conn *c, struct grpc_stream *st)
     size_t msg_len = mlen;
     uint8_t *inflated = NULL;
     if (st->buf[0] == 1) {
-        if (!st->gzip) {
+        if (!st->gzip && !st->zstd) {
             answer_error(c, st, GRPC_INTERNAL, "compressed message without grpc-encoding");
             return;
         }
-        int rc = compress_gunzip(msg, msg_len, cfg->receiver_max_request_bytes, &inflated,
-                                 &msg_len);
+        int rc = st->gzip ? compress_gunzip(msg, msg_len, cfg->receiver_max_request_bytes,
+                                            &inflated, &msg_len)
+                          : compress_unzstd(msg, msg_len, cfg->receiver_max_request_bytes,
+                                            &inflated, &msg_len);
         if (rc == COMPRESS_ERR_TOO_LARGE) {
             answer_error(c, st, GRPC_RESOURCE_EXHAUSTED,
                          "decompressed request larger than receiver.maxRequestBytes");
             return;
         }
         if (rc != 0) {
-            answer_error(c, st, GRPC_INVALID_ARGUMENT, "message does not decompress (gzip)");
+            answer_error(c, st, GRPC_INVALID_ARGUMENT,
+                         st->gzip ? "message does not decompress (gzip)"
+                                  : "message does not decompress (zstd)");
             return;
         }
         msg = inflated;
@@ -317,7 +322,9 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
                               (valuelen == 16 || value[16] == '+' || value[16] == ';');
     } else if (header_is(name, namelen, "grpc-encoding")) {
         st->gzip = header_is(value, valuelen, "gzip");
-        st->unsupported_encoding = !st->gzip && !header_is(value, valuelen, "identity");
+        st->zstd = header_is(value, valuelen, "zstd");
+        st->unsupported_encoding = !st->gzip && !st->zstd &&
+                                   !header_is(value, valuelen, "identity");
     }
     return 0;
 }

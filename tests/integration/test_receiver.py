@@ -119,6 +119,22 @@ class GoodRequests(unittest.TestCase):
             self.assertEqual(otlp_http_export(d.socket_path, req, compress=True).status, 200)
             self.assertEqual(received(d), 2 * span_count(req))
 
+    def test_grpc_zstd_from_a_relay(self):
+        # grpcio cannot send zstd; a second spanrelay exporting with zstd can, as an
+        # OpenTelemetry Collector does.
+        with Daemon(tcp_listeners()) as sink:
+            relay_cfg = {'otel': {'endpoint': 'http://' + sink.config['receiver']['grpc']},
+                         'exporter': {'compression': 'zstd', 'batchTimeout': '50ms'}}
+            with Daemon(relay_cfg) as relay:
+                req = random_request(spans=7, seed=4)
+                self.assertEqual(otlp_grpc_export(relay.socket_path, req).code,
+                                 grpc.StatusCode.OK)
+                relay.wait_metrics(lambda m: metric_sum(
+                    m, 'spanrelay_spans_exported_total') == span_count(req))
+            self.assertEqual(received(sink, 'grpc'), span_count(req))
+            self.assertEqual(sink.metrics()[
+                'spanrelay_receiver_requests_total{code="0",transport="grpc"}'], 1)
+
     def test_http_json(self):
         with Daemon() as d:
             doc = {'resourceSpans': [{'resource': {'attributes': [
