@@ -126,12 +126,13 @@ bench: deps all $(BUILD)/bench/loadgen
 
 # libFuzzer targets (clang): the wire walk, OTLP/JSON, the YAML configuration, spool
 # recovery, and the two receivers (an HTTP/2 and an HTTP/1.1 server connection driven
-# in process by tests/fuzz/conn_driver.c, the real pipeline behind them). The whole
+# in process by tests/fuzz/conn_driver.c, the real pipeline behind them), and the UTF-8
+# validator against a plain one (differential). The whole
 # library is built again with clang, instrumented, in build/fuzz/lib. FUZZ_SECONDS each; seeds are
 # tests/fuzz/corpus/<target>/, what the runs find goes to build/fuzz/corpus_<target>/,
 # crashes to build/fuzz/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= otlp json config spool grpc http
+FUZZ_TARGETS ?= otlp json config spool grpc http utf8
 FUZZ_LIB := build/fuzz/lib
 ifeq ($(SAN),fuzz)
 CFLAGS_BASE += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \

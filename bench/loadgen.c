@@ -1,11 +1,19 @@
 /* loadgen.c — offers OTLP export requests to spanrelay (or any OTLP receiver).
  *
  *   loadgen (-s SOCKET | -t HOST:PORT) [-g] [-r SPANS_PER_SEC | 0 for as fast as it goes]
- *           [-d SECONDS] [-c CONNECTIONS] [-n SPANS_PER_REQUEST]
+ *           [-d SECONDS] [-c CONNECTIONS] [-n SPANS_PER_REQUEST] [-q REQUESTS_PER_CONNECTION]
  *
  * OTLP/HTTP (protobuf) by default, OTLP/gRPC (HTTP/2 without TLS, one stream at a time
  * per connection) with -g; over a UNIX socket (-s) or TCP (-t, IPv4). Each connection
- * has one request outstanding at a time, as an SDK's batch processor does.
+ * has one request outstanding at a time, as an SDK's batch processor does. -q stops each
+ * connection after that many requests (a fixed workload, for instruction counts).
+ *
+ *   loadgen -w ITERATIONS [-a] [-n SPANS_PER_REQUEST]
+ *
+ * walks the same requests in this process instead (otlp_rewrite, as the relay's pipeline
+ * does at sampling ratio 1.0; -a adds five resource attributes as OTEL_RESOURCE_ATTRIBUTES
+ * does), so `valgrind --tool=callgrind loadgen -w N` counts the wire walk's instructions
+ * alone.
  *
  * Requests look like an instrumented web service's: 100 spans each, ~10 attributes and
  * 2 events a span, ~530 bytes a span, fresh trace ids. A few dozen bodies are encoded
@@ -29,6 +37,7 @@
 #include <unistd.h>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "pipeline/otlp.h"
 
 #define BODIES 32
 
@@ -51,6 +60,7 @@ static double rate_per_conn;       /* requests per second per connection; 0 = un
 static double duration_s = 10;
 static int spans_per_request = 100;
 static volatile int stop_flag;
+static uint64_t max_requests;      /* per connection; 0 = until the duration is over */
 
 struct worker {
     pthread_t thread;
@@ -443,7 +453,7 @@ static void grpc_worker(struct worker *w)
     double next = now_s();
     unsigned i = 0;
     grpc_open(&c);
-    while (!stop_flag && c.fd >= 0) {
+    while (!stop_flag && c.fd >= 0 && (!max_requests || w->requests < max_requests)) {
         pace(&next);
         int r = grpc_call(&c, &grpc_bodies[i++ % BODIES]);
         if (r == 0) {
@@ -469,7 +479,7 @@ static void *worker_run(void *arg)
     int fd = connect_socket();
     double next = now_s();
     unsigned i = 0;
-    while (!stop_flag && fd >= 0) {
+    while (!stop_flag && fd >= 0 && (!max_requests || w->requests < max_requests)) {
         pace(&next);
         const struct body *b = &bodies[i++ % BODIES];
         char head[256];
@@ -499,6 +509,39 @@ static void *worker_run(void *arg)
     return NULL;
 }
 
+/* Walks every body `iterations` times; returns 0 when every walk succeeded. */
+static int walk_bodies(long iterations, int add_attributes)
+{
+    static struct config_kv attrs[] = {
+        { "k8s.namespace.name", "aifactory" }, { "k8s.node.name", "node-pool-a-3" },
+        { "k8s.deployment.name", "web" }, { "service.version", "1.42.0" },
+        { "deployment.environment", "production" },
+    };
+    struct otlp_rewrite_opts opts = { .service_name = "aifactory-web" };
+    uint64_t kept = 0;
+    char err[256];
+    if (add_attributes) {
+        opts.attrs = attrs;
+        opts.attrs_count = sizeof(attrs) / sizeof(attrs[0]);
+    }
+    for (long it = 0; it < iterations; it++) {
+        for (int i = 0; i < BODIES; i++) {
+            struct otlp_counts counts;
+            uint8_t *out = NULL;
+            size_t out_len = 0;
+            if (otlp_rewrite(bodies[i].data, bodies[i].len, &opts, &out, &out_len, &counts, err,
+                             sizeof(err)) != 0) {
+                fprintf(stderr, "loadgen: walk failed: %s\n", err);
+                return 1;
+            }
+            kept += counts.kept;
+            free(out);
+        }
+    }
+    printf("{\"walked_spans\":%llu}\n", (unsigned long long)kept);
+    return 0;
+}
+
 /* 1 when s is IPV4:PORT (kept in tcp_addr), -1 otherwise. */
 static int parse_tcp(const char *s)
 {
@@ -517,21 +560,34 @@ int main(int argc, char **argv)
 {
     double rate = 0;
     int conns = 2;
+    long walk_iterations = 0;
+    int walk_attributes = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "s:t:gr:d:c:n:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:t:gr:d:c:n:q:w:a")) != -1) {
         switch (opt) {
         case 's': socket_path = optarg; break;
         case 't': use_tcp = parse_tcp(optarg); break;
         case 'g': use_grpc = 1; break;
+        case 'w': walk_iterations = atol(optarg); break;
+        case 'a': walk_attributes = 1; break;
+        case 'q': max_requests = strtoull(optarg, NULL, 10); break;
         case 'r': rate = atof(optarg); break;
         case 'd': duration_s = atof(optarg); break;
         case 'c': conns = atoi(optarg); break;
         case 'n': spans_per_request = atoi(optarg); break;
         default:
             fprintf(stderr, "usage: loadgen (-s SOCKET | -t HOST:PORT) [-g] [-r SPANS/S] "
-                            "[-d SECONDS] [-c CONNS] [-n SPANS]\n");
+                            "[-d SECONDS] [-c CONNS] [-n SPANS] [-q REQUESTS] | loadgen -w N [-a]\n");
             return 2;
         }
+    }
+    if (walk_iterations > 0) {
+        for (int i = 0; i < BODIES; i++)
+            bodies[i] = make_body(spans_per_request);
+        int rc = walk_bodies(walk_iterations, walk_attributes);
+        for (int i = 0; i < BODIES; i++)
+            free(bodies[i].data);
+        return rc;
     }
     if ((!socket_path && use_tcp <= 0) || conns < 1 || spans_per_request < 1) {
         fprintf(stderr, "loadgen: -s SOCKET or -t IPV4:PORT is required\n");
@@ -552,11 +608,11 @@ int main(int argc, char **argv)
     double t0 = now_s();
     for (int i = 0; i < conns; i++)
         pthread_create(&workers[i].thread, NULL, worker_run, &workers[i]);
-    while (now_s() - t0 < duration_s) {
+    while (!max_requests && now_s() - t0 < duration_s) {
         struct timespec ts = { 0, 50000000 };
         nanosleep(&ts, NULL);
     }
-    stop_flag = 1;
+    stop_flag = !max_requests;
     uint64_t requests = 0, errors = 0;
     for (int i = 0; i < conns; i++) {
         pthread_join(workers[i].thread, NULL);

@@ -17,10 +17,14 @@ them to the scheduler). CPU is the relay's (the sink's in a limit row) from
 Requests are 100 spans each (~555 bytes a span), 4 connections, sampling ratio 1.0.
 
     bench/run.py [--seconds N] [--quick] [--rows GLOB[,GLOB...]] [--list] [--no-pin]
-                 [--json FILE]
+                 [--callgrind REQUESTS] [--json FILE]
 
 --quick runs each row for 3 seconds; --rows keeps the rows whose name matches one of the
 shell-style patterns (e.g. --rows 'limit-*,*-max-*'); --list prints the row names.
+--callgrind N runs the measured process of each row under valgrind's callgrind for a fixed
+N requests a connection instead, and prints instructions per span and the functions that
+execute most: repeatable on a busy machine where CPU time is not. SPANRELAY_BIN and
+SPANRELAY_LOADGEN name other binaries (to compare two builds).
 
 Adding a row: append a Row(...) to ROWS (or extend the list in a function called from
 there). A Row names its input (`http`/`grpc`), transport (`tcp`/`unix`), rate (0 =
@@ -57,8 +61,8 @@ import urllib.request
 from collections import namedtuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, 'build', 'spanrelay')
-LOADGEN = os.path.join(ROOT, 'build', 'bench', 'loadgen')
+BIN = os.environ.get('SPANRELAY_BIN') or os.path.join(ROOT, 'build', 'spanrelay')
+LOADGEN = os.environ.get('SPANRELAY_LOADGEN') or os.path.join(ROOT, 'build', 'bench', 'loadgen')
 TICKS = os.sysconf('SC_CLK_TCK')
 CONNECTIONS = 4
 # What a Kubernetes pod's OTEL_RESOURCE_ATTRIBUTES typically carries.
@@ -155,13 +159,17 @@ def pinned(cpu, argv, pin):
     return (['taskset', '-c', str(cpu)] + argv) if pin else argv
 
 
-def start(directory, name, sections, cpu, pin, env=None):
+def start(directory, name, sections, cpu, pin, env=None, profile=False):
     path = os.path.join(directory, name + '.yaml')
     with open(path, 'w') as f:
         for key, lines in sections.items():
             f.write('%s:\n%s\n' % (key, '\n'.join(lines)))
     log = open(os.path.join(directory, name + '.log'), 'wb')
-    proc = subprocess.Popen(pinned(cpu, [BIN, '-c', path], pin), stdout=log, stderr=log,
+    argv = [BIN, '-c', path]
+    if profile:
+        argv = ['valgrind', '--tool=callgrind', '--callgrind-out-file=%s/%s.cg' %
+                (directory, name)] + argv
+    proc = subprocess.Popen(pinned(cpu, argv, pin), stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL, env=env)
     log.close()
     return proc
@@ -193,7 +201,30 @@ def base_env():
     return env
 
 
-def run_row(row, seconds, pin):
+def callgrind_top(path, count):
+    """Instructions in total and the count functions that execute most (self cost)."""
+    out = subprocess.run(['callgrind_annotate', '--threshold=100', path], capture_output=True,
+                         text=True, check=True).stdout
+    total, top = 0, []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1].startswith('(') and parts[0][0].isdigit():
+            ir = int(parts[0].replace(',', ''))
+            if parts[2] == 'PROGRAM':
+                total = ir
+            # A dump taken while the loop runs charges the frames below it (main, libc's
+            # start) with everything: they are not where the instructions go.
+            elif len(top) < count and ir < 0.99 * total:
+                name = parts[2].rsplit(':', 1)[-1]
+                lib = parts[3].strip('[]').rsplit('/', 1)[-1] if len(parts) > 3 else ''
+                top.append((name, lib, ir))
+    return total, top
+
+
+def run_row(row, seconds, pin, profile_requests=0):
+    """Measures a row; with profile_requests, runs the relay (the sink in a limit row)
+    under callgrind instead, for that many requests a connection, and adds its
+    instruction counts."""
     d = tempfile.mkdtemp(prefix='spanrelay-bench-')
     procs = []
     try:
@@ -209,9 +240,10 @@ def run_row(row, seconds, pin):
             sink = start(d, 'sink%d' % i, {
                 'otel': ['  enabled: false'], 'receiver': recv,
                 'health': ['  listen: 127.0.0.1:%d' % health],
-                'log': ['  level: warning']}, 1, pin, base_env())
+                'log': ['  level: warning']}, 1, pin, base_env(),
+                profile=bool(profile_requests and row.limit))
             procs.append(sink)
-            wait_healthy(health, sink)
+            wait_healthy(health, sink, 60)
             sinks.append('127.0.0.1:%d' % grpc_port)
             sink_health.append(health)
         measured = procs[0]
@@ -230,23 +262,28 @@ def run_row(row, seconds, pin):
             env = base_env()
             if row.resource_attrs:
                 env['OTEL_RESOURCE_ATTRIBUTES'] = RESOURCE_ATTRIBUTES
-            measured = start(d, 'relay', sections, 0, pin, env)
+            measured = start(d, 'relay', sections, 0, pin, env, profile=bool(profile_requests))
             procs.append(measured)
-            wait_healthy(relay_health, measured)
+            wait_healthy(relay_health, measured, 60)
         time.sleep(0.5)
+        if profile_requests:
+            subprocess.run(['callgrind_control', '-z', str(measured.pid)], check=True,
+                           capture_output=True)
         idle_rss = status_kib(measured.pid, 'VmRSS')
         cpu0 = cpu_seconds(measured.pid)
         got0 = sum(received(h) for h in sink_health)
         target = ['-s', sock] if row.via == 'unix' else ['-t', '127.0.0.1:%d' % in_port]
         argv = [LOADGEN] + target + (['-g'] if row.input == 'grpc' else []) + [
             '-r', str(row.rate), '-d', str(seconds), '-c', str(CONNECTIONS)]
-        out = subprocess.run(pinned(1, argv, pin), capture_output=True, timeout=seconds + 30,
+        if profile_requests:
+            argv += ['-q', str(profile_requests)]
+        out = subprocess.run(pinned(1, argv, pin), capture_output=True, timeout=seconds + 600,
                              check=True)
         gen = json.loads(out.stdout)
         offered = gen['offered_spans']
         if not row.limit:
             # Let the relay finish what it holds, so delivered counts the same spans.
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + (120 if profile_requests else 15)
             while time.monotonic() < deadline:
                 m = metrics(relay_health)
                 if m['spanrelay_spans_buffered'] == 0 and m['spanrelay_spans_in_flight'] == 0:
@@ -258,8 +295,16 @@ def run_row(row, seconds, pin):
         dropped = 0
         if not row.limit:
             dropped = int(metrics(relay_health)['spanrelay_spans_dropped_overflow_total'])
+        ir, top = 0, []
+        if profile_requests:
+            subprocess.run(['callgrind_control', '-d', str(measured.pid)], check=True,
+                           capture_output=True)
+            dump = os.path.join(d, ('sink0' if row.limit else 'relay') + '.cg.1')
+            ir, top = callgrind_top(dump, 8)
         return {
-            'row': row.name, 'input': row.input, 'via': row.via,
+            'row': row.name, 'instructions_per_span': round(ir / offered) if offered else 0,
+            'top_functions': [{'function': f, 'object': o, 'share': round(n / ir, 3)}
+                              for f, o, n in top] if ir else [], 'input': row.input, 'via': row.via,
             'rate': 'max' if row.rate == 0 else row.rate, 'compression': row.compression,
             'resource_attrs': row.resource_attrs, 'limit': row.limit,
             'offered_spans_per_s': round(offered / gen['elapsed_s']),
@@ -296,6 +341,9 @@ def main():
     ap.add_argument('--rows', help='comma-separated shell patterns of row names to run')
     ap.add_argument('--list', action='store_true', help='print the row names and exit')
     ap.add_argument('--no-pin', action='store_true', help='do not pin relay and tools to CPUs')
+    ap.add_argument('--callgrind', type=int, metavar='REQUESTS', default=0,
+                    help='profile each row under callgrind instead: REQUESTS a connection, '
+                         'instructions per span and the top functions')
     ap.add_argument('--json')
     args = ap.parse_args()
     selected = ROWS
@@ -308,6 +356,17 @@ def main():
     seconds = 3 if args.quick else args.seconds
     pin = not args.no_pin and shutil.which('taskset') and os.cpu_count() >= 2
     results = []
+    if args.callgrind:
+        for row in selected:
+            r = run_row(row, seconds, pin, args.callgrind)
+            results.append(r)
+            print('%-28s %8d instructions/span  %s' % (r['row'], r['instructions_per_span'], '  '.join(
+                '%s %.0f%%' % (t['function'], 100 * t['share']) for t in r['top_functions'])))
+            sys.stdout.flush()
+        if args.json:
+            with open(args.json, 'w') as f:
+                json.dump(results, f, indent=2)
+        return
     fmt = '%-28s %11s %11s %8s %11s %14s %8s %8s'
     print(fmt % ('row', 'offered/s', 'delivered/s', 'dropped', 'cpu-s/Mspan', 'vs limit',
                  'idle MiB', 'peak MiB'))

@@ -36,7 +36,47 @@ size_t utf8_sequence(const uint8_t *s, size_t n)
     return len;
 }
 
-int utf8_valid(const uint8_t *s, size_t n)
+#define HIGH_BITS 0x8080808080808080ULL
+
+/* 1 when no byte of s[0..n) has its high bit set. Every byte is read exactly as a whole
+ * word or a pair of overlapping loads, so short strings (most attribute keys and values)
+ * take no loop at all. */
+static int ascii_only(const uint8_t *s, size_t n)
+{
+    uint64_t acc = 0, w;
+
+    if (n >= 8) {
+        size_t i = 0;
+        for (; i + 32 <= n; i += 32) {
+            uint64_t a, b, c, d;
+            memcpy(&a, s + i, 8);
+            memcpy(&b, s + i + 8, 8);
+            memcpy(&c, s + i + 16, 8);
+            memcpy(&d, s + i + 24, 8);
+            if (((a | b | c | d) & HIGH_BITS) != 0)
+                return 0;
+        }
+        for (; i + 8 <= n; i += 8) {
+            memcpy(&w, s + i, 8);
+            acc |= w;
+        }
+        memcpy(&w, s + n - 8, 8);
+        return ((acc | w) & HIGH_BITS) == 0;
+    }
+    if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        return ((a | b) & 0x80808080u) == 0;
+    }
+    if (n == 0)
+        return 1;
+    return ((s[0] | s[n / 2] | s[n - 1]) & 0x80) == 0;
+}
+
+/* The general case: ASCII runs a word at a time, other characters one sequence at a
+ * time. */
+static int valid_mixed(const uint8_t *s, size_t n)
 {
     size_t i = 0;
 
@@ -44,7 +84,7 @@ int utf8_valid(const uint8_t *s, size_t n)
         if (n - i >= 8) {
             uint64_t word;
             memcpy(&word, s + i, 8);
-            if ((word & 0x8080808080808080ULL) == 0) {
+            if ((word & HIGH_BITS) == 0) {
                 i += 8;
                 continue;
             }
@@ -59,4 +99,9 @@ int utf8_valid(const uint8_t *s, size_t n)
         i += len;
     }
     return 1;
+}
+
+int utf8_valid(const uint8_t *s, size_t n)
+{
+    return ascii_only(s, n) || valid_mixed(s, n);
 }

@@ -412,12 +412,66 @@ static int walk_key_value(struct walk *w, const uint8_t *p, const uint8_t *end, 
     return 0;
 }
 
+/* 1 when v[0..n) is exactly one varint of at most nine bytes (what bool_value and
+ * int_value hold, short of the tenth byte's special rule). */
+static inline int one_short_varint(const uint8_t *v, size_t n)
+{
+    if (n == 0 || n > 9 || v[n - 1] >= 0x80)
+        return 0;
+    for (size_t i = 0; i + 1 < n; i++)
+        if (v[i] < 0x80)
+            return 0;
+    return 1;
+}
+
+/* The shape nearly every attribute has, checked whole without the general walk: the key
+ * (field 1), then the value (field 2) holding one scalar — a string (field 1), bool,
+ * int or double — each length in one byte, nothing else. 1 when the KeyValue in
+ * p[0..end) has that shape and is valid; 0 sends it to the general walk, which accepts
+ * every other shape and names the path of any problem. */
+static inline int simple_key_value(const uint8_t *p, const uint8_t *end)
+{
+    size_t n = (size_t)(end - p);
+    if (n < 4 || p[0] != 0x0a || p[1] > n - 4)
+        return 0;
+    const uint8_t *key = p + 2;
+    size_t key_len = p[1];
+    const uint8_t *value = key + key_len;
+    size_t value_len = value[1];
+    if (value[0] != 0x12 || value_len < 2 || value + 2 + value_len != end)
+        return 0;
+    const uint8_t *v = value + 2;
+    switch (v[0]) {
+    case 0x0a: /* string_value */
+        if ((size_t)v[1] + 2 != value_len || !utf8_valid(v + 2, v[1]))
+            return 0;
+        break;
+    case 0x10: /* bool_value */
+    case 0x18: /* int_value */
+        if (!one_short_varint(v + 1, value_len - 1))
+            return 0;
+        break;
+    case 0x21: /* double_value */
+        if (value_len != 9)
+            return 0;
+        break;
+    default:
+        return 0;
+    }
+    return utf8_valid(key, key_len);
+}
+
 /* A KeyValue field of the message being walked: attributes, or kvlist values. */
 static int walk_key_value_field(struct walk *w, const struct field *f, const char *name,
                                 uint32_t *count, int depth)
 {
     if (want(w, f, WT_LEN, name) != 0)
         return -1;
+    /* The general walk would check the value one level deeper. */
+    if (depth < MAX_VALUE_DEPTH && simple_key_value(f->data, f->data + f->len)) {
+        (*count)++;
+        return 0;
+    }
     path_push(w, name, (*count)++);
     if (walk_key_value(w, f->data, f->data + f->len, depth) != 0)
         return -1;

@@ -1694,6 +1694,93 @@ START_TEST(utf8)
 }
 END_TEST
 
+/* A span whose only attribute is the KeyValue kv, given raw. */
+static void enc_span_with_key_value(struct enc *span, const void *kv, size_t len)
+{
+    span->n = 0;
+    enc_span_basic(span, trace_a, "s");
+    enc_bytes(span, 9, kv, len);
+}
+
+static void expect_accepted(const struct enc *span, const char *what)
+{
+    struct enc req = {0};
+    uint8_t *out;
+    size_t out_len;
+    struct otlp_counts counts;
+    char err[256];
+    enc_request_of_span(&req, span);
+    ck_assert_msg(rewrite(&req, NULL, &out, &out_len, &counts, err, sizeof err) == 0,
+                  "%s: %s", what, err);
+    ck_assert_uint_eq(counts.kept, 1);
+    free(out);
+    enc_free(&req);
+}
+
+/* Attributes of the common shape (one-byte lengths, one scalar) are checked by a short
+ * path; every other shape, and every problem, gets the general walk and its message. */
+START_TEST(attribute_shapes)
+{
+    static const struct {
+        const char *kv;
+        size_t len;
+        const char *want; /* NULL: accepted */
+    } cases[] = {
+        {"\x0a\x01k\x12\x03\x0a\x01v", 8, NULL},
+        {"\x0a\x00\x12\x02\x0a\x00", 6, NULL},
+        {"\x0a\x01k\x12\x02\x10\x01", 7, NULL},
+        {"\x0a\x01k\x12\x0a\x18\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 15, NULL},
+        {"\x0a\x01k\x12\x0b\x18\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 16, NULL},
+        {"\x0a\x01k\x12\x09\x21\x00\x00\x00\x00\x00\x00\xf0\x3f", 14, NULL},
+        {"\x0a\x01k\x12\x05\x0a\x01v\x18\x01", 10, NULL},      /* two values: last wins */
+        {"\x12\x03\x0a\x01v\x0a\x01k", 8, NULL},                  /* value first */
+        {"\x0a\x01k\x12\x04\x3a\x02\xff\xfe", 9, NULL},         /* bytes_value */
+        {"\x0a\x01k", 3, NULL},                                     /* no value */
+        {"\x0a\x01\xff\x12\x03\x0a\x01v", 8,
+         "spans[0].attributes[0]: field 1 (key) is not valid UTF-8"},
+        {"\x0a\x01k\x12\x03\x0a\x01\xc3", 8,
+         "spans[0].attributes[0].value: field 1 (string_value) is not valid UTF-8"},
+        {"\x0a\x01k\x12\x03\x0a\x03v", 8,
+         "spans[0].attributes[0].value: field 1 length 3 runs past the end of the message"},
+        {"\x0a\x01k\x12\x0b\x18\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02", 16,
+         "spans[0].attributes[0].value: field 3"},
+        {"\x0a\x01k\x12\x02\x18\x80", 7, "spans[0].attributes[0].value: field 3"},
+        {"\x0a\x01k\x12\x09\x22\x07\x00\x00\x00\x00\x00\x00\x00", 14,
+         "spans[0].attributes[0].value: field 4 (double_value) has wire type"},
+        {"\x0a\x01k\x12\x05\x21\x00\x00\x00\x00", 10,
+         "spans[0].attributes[0].value: field 4"},
+        {"\x0a\x07k\x12\x03\x0a\x01v", 8,
+         "spans[0].attributes[0]: field 1 length 7 runs past the end of the message"},
+    };
+    struct enc span = {0};
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "case %zu", i);
+        enc_span_with_key_value(&span, cases[i].kv, cases[i].len);
+        if (cases[i].want)
+            expect_span_error(&span, cases[i].want);
+        else
+            expect_accepted(&span, what);
+    }
+
+    /* Lengths of two bytes take the general walk, valid or not. */
+    char key[200], kv[260];
+    memset(key, 'a', sizeof key);
+    kv[0] = 0x0a;
+    kv[1] = (char)0xc8;
+    kv[2] = 0x01;
+    memcpy(kv + 3, key, sizeof key);
+    memcpy(kv + 3 + sizeof key, "\x12\x03\x0a\x01v", 5);
+    enc_span_with_key_value(&span, kv, 3 + sizeof key + 5);
+    expect_accepted(&span, "long key");
+    kv[3 + 150] = (char)0xff;
+    enc_span_with_key_value(&span, kv, 3 + sizeof key + 5);
+    expect_span_error(&span, "spans[0].attributes[0]: field 1 (key) is not valid UTF-8");
+    enc_free(&span);
+}
+END_TEST
+
 /* AnyValue nested `levels` deep, alternating arrays and key-value lists. */
 static void enc_nested_value(struct enc *value, int levels, int use_kvlist)
 {
@@ -2162,6 +2249,7 @@ static Suite *otlp_suite(void)
     tcase_add_test(tc, wrong_wire_types);
     tcase_add_test(tc, bad_encodings);
     tcase_add_test(tc, utf8);
+    tcase_add_test(tc, attribute_shapes);
     tcase_add_test(tc, nesting_is_bounded);
     tcase_add_test(tc, truncated_everywhere);
     tcase_add_test(tc, garbage);
