@@ -17,14 +17,17 @@ them to the scheduler). CPU is the relay's (the sink's in a limit row) from
 Requests are 100 spans each (~555 bytes a span), 4 connections, sampling ratio 1.0.
 
     bench/run.py [--seconds N] [--quick] [--rows GLOB[,GLOB...]] [--list] [--no-pin]
-                 [--callgrind REQUESTS] [--json FILE]
+                 [--callgrind REQUESTS] [--compare OTHER_BINARY [--repeat N]] [--json FILE]
 
 --quick runs each row for 3 seconds; --rows keeps the rows whose name matches one of the
 shell-style patterns (e.g. --rows 'limit-*,*-max-*'); --list prints the row names.
 --callgrind N runs the measured process of each row under valgrind's callgrind for a fixed
 N requests a connection instead, and prints instructions per span and the functions that
-execute most: repeatable on a busy machine where CPU time is not. SPANRELAY_BIN and
-SPANRELAY_LOADGEN name other binaries (to compare two builds).
+execute most: repeatable on a busy machine where CPU time is not. SPANRELAY_BIN,
+SPANRELAY_SINK_BIN (default: the same) and SPANRELAY_LOADGEN name other binaries.
+--compare OTHER runs every relay row with the relay binary and OTHER in turn, --repeat
+pairs (default 3), and prints the medians and the median of the pairwise ratios: the way
+to compare two builds on a machine whose speed drifts.
 
 Adding a row: append a Row(...) to ROWS (or extend the list in a function called from
 there). A Row names its input (`http`/`grpc`), transport (`tcp`/`unix`), rate (0 =
@@ -50,6 +53,7 @@ import fnmatch
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -62,6 +66,7 @@ from collections import namedtuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get('SPANRELAY_BIN') or os.path.join(ROOT, 'build', 'spanrelay')
+SINK_BIN = os.environ.get('SPANRELAY_SINK_BIN') or BIN
 LOADGEN = os.environ.get('SPANRELAY_LOADGEN') or os.path.join(ROOT, 'build', 'bench', 'loadgen')
 TICKS = os.sysconf('SC_CLK_TCK')
 CONNECTIONS = 4
@@ -159,13 +164,13 @@ def pinned(cpu, argv, pin):
     return (['taskset', '-c', str(cpu)] + argv) if pin else argv
 
 
-def start(directory, name, sections, cpu, pin, env=None, profile=False):
+def start(directory, name, sections, cpu, pin, env=None, profile=False, binary=BIN):
     path = os.path.join(directory, name + '.yaml')
     with open(path, 'w') as f:
         for key, lines in sections.items():
             f.write('%s:\n%s\n' % (key, '\n'.join(lines)))
     log = open(os.path.join(directory, name + '.log'), 'wb')
-    argv = [BIN, '-c', path]
+    argv = [binary, '-c', path]
     if profile:
         argv = ['valgrind', '--tool=callgrind', '--callgrind-out-file=%s/%s.cg' %
                 (directory, name)] + argv
@@ -207,21 +212,21 @@ def callgrind_top(path, count):
                          text=True, check=True).stdout
     total, top = 0, []
     for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 3 and parts[1].startswith('(') and parts[0][0].isdigit():
-            ir = int(parts[0].replace(',', ''))
-            if parts[2] == 'PROGRAM':
-                total = ir
-            # A dump taken while the loop runs charges the frames below it (main, libc's
-            # start) with everything: they are not where the instructions go.
-            elif len(top) < count and ir < 0.99 * total:
-                name = parts[2].rsplit(':', 1)[-1]
-                lib = parts[3].strip('[]').rsplit('/', 1)[-1] if len(parts) > 3 else ''
-                top.append((name, lib, ir))
+        m = re.match(r'\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)$', line)
+        if not m:
+            continue
+        ir, what = int(m.group(1).replace(',', '')), m.group(2)
+        if what.startswith('PROGRAM TOTALS'):
+            total = ir
+        # A dump taken while the loop runs charges the frames below it (main, libc's
+        # start) with everything: they are not where the instructions go.
+        elif len(top) < count and ir < 0.99 * total and not what.startswith(('*', '<', '>')):
+            where, _, lib = what.partition(' [')
+            top.append((where.rsplit(':', 1)[-1], lib.rstrip(']').rsplit('/', 1)[-1], ir))
     return total, top
 
 
-def run_row(row, seconds, pin, profile_requests=0):
+def run_row(row, seconds, pin, profile_requests=0, relay_bin=None):
     """Measures a row; with profile_requests, runs the relay (the sink in a limit row)
     under callgrind instead, for that many requests a connection, and adds its
     instruction counts."""
@@ -241,7 +246,7 @@ def run_row(row, seconds, pin, profile_requests=0):
                 'otel': ['  enabled: false'], 'receiver': recv,
                 'health': ['  listen: 127.0.0.1:%d' % health],
                 'log': ['  level: warning']}, 1, pin, base_env(),
-                profile=bool(profile_requests and row.limit))
+                profile=bool(profile_requests and row.limit), binary=SINK_BIN)
             procs.append(sink)
             wait_healthy(health, sink, 60)
             sinks.append('127.0.0.1:%d' % grpc_port)
@@ -262,7 +267,8 @@ def run_row(row, seconds, pin, profile_requests=0):
             env = base_env()
             if row.resource_attrs:
                 env['OTEL_RESOURCE_ATTRIBUTES'] = RESOURCE_ATTRIBUTES
-            measured = start(d, 'relay', sections, 0, pin, env, profile=bool(profile_requests))
+            measured = start(d, 'relay', sections, 0, pin, env, profile=bool(profile_requests),
+                             binary=relay_bin or BIN)
             procs.append(measured)
             wait_healthy(relay_health, measured, 60)
         time.sleep(0.5)
@@ -334,6 +340,41 @@ def versus_limit(r, results):
     return ''
 
 
+def median(values):
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+def compare(selected, seconds, pin, other, repeat, json_path):
+    """Paired runs: the usual relay (A) and OTHER (B) in turn, so drift in the machine's
+    speed falls on both; medians of each and of the pairwise ratios A/B."""
+    fmt = '%-28s %11s %11s %8s %11s %11s %8s %8s'
+    print(fmt % ('row', 'A cpu-s/M', 'B cpu-s/M', 'A/B cpu', 'A spans/s', 'B spans/s',
+                 'A/B rate', 'A/B idle'))
+    results = []
+    for row in selected:
+        if row.limit:
+            continue
+        pairs = [(run_row(row, seconds, pin), run_row(row, seconds, pin, relay_bin=other))
+                 for _ in range(repeat)]
+        a = [p[0] for p in pairs]
+        b = [p[1] for p in pairs]
+        cpu = lambda r: r['cpu_s_per_million_spans']
+        rate = lambda r: r['delivered_spans_per_s']
+        idle = lambda r: r['idle_rss_mib']
+        ratio = lambda f: median([f(x) / f(y) for x, y in pairs if f(y)])
+        r = {'row': row.name, 'a': a, 'b': b, 'cpu_ratio': ratio(cpu), 'rate_ratio': ratio(rate),
+             'idle_ratio': ratio(idle)}
+        results.append(r)
+        print(fmt % (row.name, '%.3f' % median(map(cpu, a)), '%.3f' % median(map(cpu, b)),
+                     '%.2f' % r['cpu_ratio'], median(map(rate, a)), median(map(rate, b)),
+                     '%.2f' % r['rate_ratio'], '%.2f' % r['idle_ratio']))
+        sys.stdout.flush()
+    if json_path:
+        with open(json_path, 'w') as f:
+            json.dump(results, f, indent=2)
+
+
 def main():
     ap = argparse.ArgumentParser(description='spanrelay load benchmark')
     ap.add_argument('--seconds', type=float, default=10)
@@ -344,6 +385,10 @@ def main():
     ap.add_argument('--callgrind', type=int, metavar='REQUESTS', default=0,
                     help='profile each row under callgrind instead: REQUESTS a connection, '
                          'instructions per span and the top functions')
+    ap.add_argument('--compare', metavar='OTHER_BINARY',
+                    help='run each relay row alternately with this relay binary and the usual '
+                         'one, --repeat pairs, and print medians and the median ratio')
+    ap.add_argument('--repeat', type=int, default=3)
     ap.add_argument('--json')
     args = ap.parse_args()
     selected = ROWS
@@ -366,6 +411,9 @@ def main():
         if args.json:
             with open(args.json, 'w') as f:
                 json.dump(results, f, indent=2)
+        return
+    if args.compare:
+        compare(selected, seconds, pin, args.compare, args.repeat, args.json)
         return
     fmt = '%-28s %11s %11s %8s %11s %14s %8s %8s'
     print(fmt % ('row', 'offered/s', 'delivered/s', 'dropped', 'cpu-s/Mspan', 'vs limit',
