@@ -18,7 +18,7 @@ ARG BUILD_BASE=debian:12
 FROM ${BUILD_BASE} AS build
 # scripts/image-base.sh installs this same list into the local base (it reads it from
 # here), so with that base this step downloads only the package lists.
-ARG BUILD_PACKAGES="build-essential pkg-config protobuf-c-compiler libuv1-dev libnghttp2-dev libprotobuf-c-dev libyaml-dev libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev libhttp-parser-dev libjson-c-dev ca-certificates"
+ARG BUILD_PACKAGES="build-essential pkg-config protobuf-c-compiler libuv1-dev libnghttp2-dev libprotobuf-c-dev libyaml-dev libssl-dev zlib1g-dev libzstd-dev libdeflate-dev libcurl4-openssl-dev libhttp-parser-dev libjson-c-dev ca-certificates"
 # The package lists stay: scripts/image-rootfs.sh downloads the runtime packages with them.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $BUILD_PACKAGES

@@ -12,7 +12,7 @@
 BUILD   ?= build
 SAN     ?=
 CC      ?= cc
-PKGS    := libuv libnghttp2 libprotobuf-c yaml-0.1 openssl zlib libzstd libcurl json-c
+PKGS    := libuv libnghttp2 libprotobuf-c yaml-0.1 openssl zlib libzstd libdeflate libcurl json-c
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g \

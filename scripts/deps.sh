@@ -14,7 +14,7 @@ set -e
 cd "$(dirname "$0")/.."
 
 RUN_DEBS="build-essential pkg-config libuv1-dev libnghttp2-dev libprotobuf-c-dev
-protobuf-c-compiler libyaml-dev libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev
+protobuf-c-compiler libyaml-dev libssl-dev zlib1g-dev libzstd-dev libdeflate-dev libcurl4-openssl-dev
 libhttp-parser-dev libjson-c-dev"
 # podman runs with runc: crun cannot set rlimits on this kind of machine (scripts/containers.conf).
 IMAGE_DEBS="podman runc debootstrap"

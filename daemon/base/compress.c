@@ -1,6 +1,10 @@
-/* compress.c — gzip (zlib) and zstd behind compress.h.
+/* compress.c — gzip and zstd behind compress.h: zlib inflates gzip, libdeflate
+ * compresses it, libzstd does both for zstd.
  *
- * Decompression writes into a buffer that starts at a size guessed from the input and
+ * libdeflate inflates only into an output buffer sized in advance: bounding untrusted
+ * input with it would mean allocating max_out for every request, or inflating again
+ * each time the buffer grows. zlib streams into a buffer that grows with the data, so
+ * it stays for decompression. Decompression writes into a buffer that starts at a size guessed from the input and
  * doubles up to max_out. When the buffer is full the decoder is given a one-byte probe
  * instead of more memory: if the probe is filled the output really is longer, and the
  * buffer grows or the call fails with TOO_LARGE; if not, the stream ended exactly at the
@@ -8,6 +12,7 @@
 #define ZLIB_CONST
 #include "base/compress.h"
 
+#include <libdeflate.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <zlib.h>
@@ -248,61 +253,30 @@ int compress_unzstd(const uint8_t *in, size_t len, size_t max_out,
     return outbuf_finish(&b, err, out, out_len);
 }
 
-static int gzip_run(z_stream *zs, const uint8_t *in, size_t len, uint8_t *buf, size_t cap,
-                    size_t *made)
-{
-    size_t left = len;
-    *made = 0;
-
-    for (;;) {
-        uInt in_chunk = zchunk(left);
-        uInt out_chunk = zchunk(cap - *made);
-        zs->next_in = in;
-        zs->avail_in = in_chunk;
-        zs->next_out = buf + *made;
-        zs->avail_out = out_chunk;
-
-        int ret = deflate(zs, in_chunk == left ? Z_FINISH : Z_NO_FLUSH);
-
-        size_t consumed = in_chunk - zs->avail_in;
-        in += consumed;
-        left -= consumed;
-        *made += out_chunk - zs->avail_out;
-
-        if (ret == Z_STREAM_END)
-            return COMPRESS_OK;
-        /* The buffer is deflateBound() long, so deflate always has room to finish. */
-        if (ret != Z_OK && ret != Z_BUF_ERROR)
-            return COMPRESS_ERR_INTERNAL;
-        if (consumed == 0 && out_chunk == zs->avail_out)
-            return COMPRESS_ERR_INTERNAL;
-    }
-}
-
+/* libdeflate compresses a whole buffer in one call, at about three times zlib's speed
+ * for the same level and a similar ratio (make bench), and writes standard gzip. */
 int compress_gzip(const uint8_t *in, size_t len, int level, uint8_t **out, size_t *out_len)
 {
     *out = NULL;
     *out_len = 0;
-    if (level < Z_DEFAULT_COMPRESSION || level > Z_BEST_COMPRESSION)
+    if (level < -1 || level > 9)
         return COMPRESS_ERR_LEVEL;
 
-    z_stream zs = { 0 };
-    int ret = deflateInit2(&zs, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-    if (ret != Z_OK)
-        return ret == Z_MEM_ERROR ? COMPRESS_ERR_NOMEM : COMPRESS_ERR_INTERNAL;
-
-    size_t cap = deflateBound(&zs, len);
+    struct libdeflate_compressor *c = libdeflate_alloc_compressor(level < 0 ? 6 : level);
+    if (c == NULL)
+        return COMPRESS_ERR_NOMEM;
+    size_t cap = libdeflate_gzip_compress_bound(c, len);
     uint8_t *buf = malloc(cap);
     if (buf == NULL) {
-        deflateEnd(&zs);
+        libdeflate_free_compressor(c);
         return COMPRESS_ERR_NOMEM;
     }
-    size_t made;
-    int err = gzip_run(&zs, in, len, buf, cap, &made);
-    deflateEnd(&zs);
-    if (err != COMPRESS_OK) {
+    /* The buffer is the compressor's own bound, so it always fits. */
+    size_t made = libdeflate_gzip_compress(c, in, len, buf, cap);
+    libdeflate_free_compressor(c);
+    if (made == 0) {
         free(buf);
-        return err;
+        return COMPRESS_ERR_INTERNAL;
     }
     *out = shrink(buf, made);
     *out_len = made;
