@@ -405,8 +405,11 @@ def main():
         for row in selected:
             r = run_row(row, seconds, pin, args.callgrind)
             results.append(r)
+            # Functions of a library without symbols are named by library and address.
             print('%-28s %8d instructions/span  %s' % (r['row'], r['instructions_per_span'], '  '.join(
-                '%s %.0f%%' % (t['function'], 100 * t['share']) for t in r['top_functions'])))
+                '%s %.0f%%' % (t['function'] if not t['function'].startswith('0x') else
+                               '%s:%s' % (t['object'], t['function'][-5:]), 100 * t['share'])
+                for t in r['top_functions'])))
             sys.stdout.flush()
         if args.json:
             with open(args.json, 'w') as f:
