@@ -432,13 +432,14 @@ static inline int one_short_varint(const uint8_t *v, size_t n)
 static inline int simple_key_value(const uint8_t *p, const uint8_t *end)
 {
     size_t n = (size_t)(end - p);
-    if (n < 4 || p[0] != 0x0a || p[1] > n - 4)
+    /* A length byte of 0x80 or more starts a longer varint: the general walk reads it. */
+    if (n < 4 || p[0] != 0x0a || p[1] >= 0x80 || p[1] > n - 4)
         return 0;
     const uint8_t *key = p + 2;
     size_t key_len = p[1];
     const uint8_t *value = key + key_len;
     size_t value_len = value[1];
-    if (value[0] != 0x12 || value_len < 2 || value + 2 + value_len != end)
+    if (value[0] != 0x12 || value_len >= 0x80 || value_len < 2 || value + 2 + value_len != end)
         return 0;
     const uint8_t *v = value + 2;
     switch (v[0]) {

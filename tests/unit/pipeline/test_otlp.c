@@ -1777,6 +1777,18 @@ START_TEST(attribute_shapes)
     kv[3 + 150] = (char)0xff;
     enc_span_with_key_value(&span, kv, 3 + sizeof key + 5);
     expect_span_error(&span, "spans[0].attributes[0]: field 1 (key) is not valid UTF-8");
+
+    /* A two-byte length (0x82 0x00: 2) whose first byte, read alone, would be 130 and
+     * make the rest look like a 130-byte key and an int value: the key is 2 bytes, and
+     * what follows it is a group tag, refused. */
+    kv[0] = 0x0a;
+    kv[1] = (char)0x82;
+    kv[2] = 0x00;
+    memset(kv + 3, 'a', 129);
+    kv[5] = 0x0b;
+    memcpy(kv + 132, "\x12\x02\x18\x01", 4);
+    enc_span_with_key_value(&span, kv, 136);
+    expect_span_error(&span, "spans[0].attributes[0]: field 1 ");
     enc_free(&span);
 }
 END_TEST
