@@ -117,9 +117,13 @@ def metrics(port):
         return out
 
 
+def total(m, name):
+    """A metric summed over its labels (destinations, transports)."""
+    return sum(v for k, v in m.items() if k == name or k.startswith(name + '{'))
+
+
 def received(port):
-    m = metrics(port)
-    return sum(v for k, v in m.items() if k.startswith('spanrelay_spans_received_total'))
+    return total(metrics(port), 'spanrelay_spans_received_total')
 
 
 def cpu_seconds(pid):
@@ -292,7 +296,8 @@ def run_row(row, seconds, pin, profile_requests=0, relay_bin=None):
             deadline = time.monotonic() + (120 if profile_requests else 15)
             while time.monotonic() < deadline:
                 m = metrics(relay_health)
-                if m['spanrelay_spans_buffered'] == 0 and m['spanrelay_spans_in_flight'] == 0:
+                if (total(m, 'spanrelay_spans_buffered') == 0 and
+                        total(m, 'spanrelay_spans_in_flight') == 0):
                     break
                 time.sleep(0.05)
         cpu = cpu_seconds(measured.pid) - cpu0
@@ -300,7 +305,7 @@ def run_row(row, seconds, pin, profile_requests=0, relay_bin=None):
         peak_rss = status_kib(measured.pid, 'VmHWM')
         dropped = 0
         if not row.limit:
-            dropped = int(metrics(relay_health)['spanrelay_spans_dropped_overflow_total'])
+            dropped = int(total(metrics(relay_health), 'spanrelay_spans_dropped_overflow_total'))
         ir, top = 0, []
         if profile_requests:
             subprocess.run(['callgrind_control', '-d', str(measured.pid)], check=True,
