@@ -37,7 +37,8 @@ and an optional `config(ctx, sections)` hook that edits the relay's configuratio
 starts. `sections` maps a top-level YAML key ("otel", "receiver", "exporter", "buffer",
 or a new one) to a list of lines already indented under it; `ctx.sinks` lists the sinks'
 gRPC addresses ("127.0.0.1:PORT", the first is otel.endpoint's), `ctx.dir` is the row's
-temporary directory (for a spool). Delivered spans are summed over all sinks. Examples:
+temporary directory (for a spool). Delivered spans are summed over all sinks and divided
+by `copies` (default 1) when every span reaches the sinks more than once. Examples:
 
     # two destinations: the vendor lane exports to the second sink
     Row('grpc-unix-10k-two-destinations', 'grpc', 'unix', 10000, sinks=2,
@@ -75,8 +76,13 @@ RESOURCE_ATTRIBUTES = ('k8s.namespace.name=aifactory,k8s.node.name=node-pool-a-3
                        'k8s.deployment.name=web,service.version=1.42.0,'
                        'deployment.environment=production')
 
-Row = namedtuple('Row', 'name input via rate compression resource_attrs limit sinks config')
-Row.__new__.__defaults__ = ('none', False, False, 1, None)
+Row = namedtuple('Row', 'name input via rate compression resource_attrs limit sinks config copies')
+Row.__new__.__defaults__ = ('none', False, False, 1, None, 1)
+
+
+def second_destination(ctx, sections):
+    """A second lane to the same sink: its cost is the relay's, the sink counts both."""
+    sections['destinations'] = ['  - name: d1', '    endpoint: http://%s' % ctx.sinks[0]]
 Context = namedtuple('Context', 'sinks dir')
 
 
@@ -93,6 +99,9 @@ def rows():
         out.append(Row('%s-%s-max' % (inp, via), inp, via, 0))
     for comp in ('gzip', 'zstd'):
         out.append(Row('grpc-unix-max-attrs-%s' % comp, 'grpc', 'unix', 0, comp, True))
+    for rate, tag in ((10000, '10k'), (0, 'max')):
+        out.append(Row('grpc-unix-%s-two-destinations' % tag, 'grpc', 'unix', rate,
+                       config=second_destination, copies=2))
     return out
 
 
@@ -301,7 +310,7 @@ def run_row(row, seconds, pin, profile_requests=0, relay_bin=None):
                     break
                 time.sleep(0.05)
         cpu = cpu_seconds(measured.pid) - cpu0
-        delivered = sum(received(h) for h in sink_health) - got0
+        delivered = (sum(received(h) for h in sink_health) - got0) / row.copies
         peak_rss = status_kib(measured.pid, 'VmHWM')
         dropped = 0
         if not row.limit:
