@@ -7,6 +7,7 @@
 #   make asan       the same binaries under -fsanitize=address,undefined in build/asan
 #   make image      the container image localhost/spanrelay:$(VERSION), with podman, no registry
 #   make bench      the load benchmark (bench/)
+#   make soak       ten minutes of mixed load and faults (tests/soak/; SOAK_SECONDS)
 #   make deps       install everything make test needs (idempotent, silent when present)
 
 BUILD   ?= build
@@ -44,7 +45,7 @@ UNIT_BINS := $(addprefix $(BUILD)/tests/,$(notdir $(UNIT_SRCS:.c=)))
 ALL_CFLAGS = $(CFLAGS_BASE) -I$(GEN_DIR) -Idaemon -I. $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
 
-.PHONY: all gen run test asan unit bench deps deps-run deps-image image clean fuzz
+.PHONY: all gen run test asan unit bench deps deps-run deps-image image clean fuzz soak
 .SECONDARY:
 
 all: $(BUILD)/spanrelay $(BUILD)/spanrelay-emit
@@ -123,6 +124,17 @@ $(BUILD)/bench/loadgen: bench/loadgen.c $(BUILD)/libspanrelay.a
 
 bench: deps all $(BUILD)/bench/loadgen
 	@/usr/bin/python3 bench/run.py
+
+# The long mixed run of tests/soak/soak.py against SOAK_BIN: SOAK_SECONDS (10 minutes
+# by default) of load, overload, backend faults and hostile clients; one summary line.
+# Not part of `make test`. Under ASan: make asan; SPANRELAY_ASAN=1 make soak
+# SOAK_BIN=build/asan/spanrelay. Under valgrind: SOAK_VALGRIND=1 make soak.
+SOAK_SECONDS ?= 600
+SOAK_BIN ?= $(BUILD)/spanrelay
+soak: deps all $(BUILD)/bench/loadgen
+	@tests/integration/pygen.sh >/dev/null
+	@SOAK_SECONDS=$(SOAK_SECONDS) SPANRELAY_BIN=$(SOAK_BIN) SOAK_LOADGEN=$(BUILD)/bench/loadgen \
+	    nice /usr/bin/python3 tests/soak/soak.py
 
 # libFuzzer targets (clang): the wire walk, OTLP/JSON, the YAML configuration, spool
 # recovery, and the two receivers (an HTTP/2 and an HTTP/1.1 server connection driven
