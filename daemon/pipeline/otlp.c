@@ -903,7 +903,7 @@ static int span_keep(struct walk *w, const struct span_ids *ids, struct sampler_
 
 /* ---- writing the output ---- */
 
-static size_t varint_size(uint64_t v)
+size_t otlp_varint_size(uint64_t v)
 {
     size_t n = 1;
     while (v >= 0x80) {
@@ -913,7 +913,7 @@ static size_t varint_size(uint64_t v)
     return n;
 }
 
-static size_t varint_put(uint8_t *p, uint64_t v)
+size_t otlp_varint_put(uint8_t *p, uint64_t v)
 {
     size_t n = 0;
     while (v >= 0x80) {
@@ -997,19 +997,19 @@ static int emit_span_rewritten(struct walk *w, const uint8_t *tag, const struct 
     const uint8_t *cut = ids->trace_state_tag != NULL ? ids->trace_state_tag : span_end;
     const uint8_t *resume = ids->trace_state_tag != NULL ? ids->trace_state_end : span_end;
     size_t head = (size_t)(cut - span), tail = (size_t)(span_end - resume);
-    size_t len = head + 1 + varint_size(ts_len) + ts_len + tail;
+    size_t len = head + 1 + otlp_varint_size(ts_len) + ts_len + tail;
 
     if (w->buf == NULL && materialize(w, tag) != 0)
         return -1;
-    if (out_grow(w, 1 + varint_size(len) + len) != 0)
+    if (out_grow(w, 1 + otlp_varint_size(len) + len) != 0)
         return -1;
     uint8_t *p = w->buf + w->n;
     *p++ = TAG_SPANS;
-    p += varint_put(p, len);
+    p += otlp_varint_put(p, len);
     memcpy(p, span, head);
     p += head;
     *p++ = TAG_TRACE_STATE;
-    p += varint_put(p, ts_len);
+    p += otlp_varint_put(p, ts_len);
     memcpy(p, ts, ts_len);
     p += ts_len;
     memcpy(p, resume, tail);
@@ -1033,7 +1033,7 @@ static int frame_open(struct walk *w, const uint8_t *tag, const uint8_t *content
     f->in_tag = tag;
     f->in_content = content;
     f->tag = tagbyte;
-    f->reserve = (uint8_t)varint_size(max_content);
+    f->reserve = (uint8_t)otlp_varint_size(max_content);
     if (w->buf == NULL)
         return 0;
     return frame_start(w, f);
@@ -1046,7 +1046,7 @@ static int frame_close(struct walk *w)
         return 0;
 
     size_t content = w->n - f->out_content;
-    size_t size = varint_size(content);
+    size_t size = otlp_varint_size(content);
     /* The reserve is an upper bound; were it ever short, moving the content up
      * would still give the right bytes. */
     if (size > f->reserve && out_grow(w, size - f->reserve) != 0)
@@ -1054,7 +1054,7 @@ static int frame_close(struct walk *w)
     uint8_t *prefix = w->buf + f->out_tag + 1;
     if (size != f->reserve)
         memmove(prefix + size, w->buf + f->out_content, content);
-    varint_put(prefix, content);
+    otlp_varint_put(prefix, content);
     w->n = f->out_tag + 1 + size + content;
     return 0;
 }
@@ -1111,7 +1111,7 @@ static int candidate_repeats(const struct walk *w, size_t j)
 
 static size_t string_field_size(size_t len)
 {
-    return 1 + varint_size(len) + len;
+    return 1 + otlp_varint_size(len) + len;
 }
 
 static size_t attribute_size(const char *key, const char *value)
@@ -1146,15 +1146,15 @@ static int put_attribute(struct walk *w, const char *key, const char *value)
         return -1;
     uint8_t *p = w->buf + w->n;
     *p++ = 0x0a;
-    p += varint_put(p, key_value);
+    p += otlp_varint_put(p, key_value);
     *p++ = 0x0a;
-    p += varint_put(p, klen);
+    p += otlp_varint_put(p, klen);
     memcpy(p, key, klen);
     p += klen;
     *p++ = 0x12;
-    p += varint_put(p, any_value);
+    p += otlp_varint_put(p, any_value);
     *p++ = 0x0a;
-    p += varint_put(p, vlen);
+    p += otlp_varint_put(p, vlen);
     memcpy(p, value, vlen);
     p += vlen;
     w->n = (size_t)(p - w->buf);

@@ -61,6 +61,11 @@ int otlp_rewrite(const uint8_t *in, size_t len, const struct otlp_rewrite_opts *
                  uint8_t **out, size_t *out_len, struct otlp_counts *counts,
                  char *err, size_t errlen);
 
+/* Protobuf varints, for the other files that write the wire format: how many bytes v
+ * takes, and writing it at p (room for otlp_varint_size(v) bytes), returning that count. */
+size_t otlp_varint_size(uint64_t v);
+size_t otlp_varint_put(uint8_t *p, uint64_t v);
+
 /* Counts the spans of a request that is known to be valid (e.g. ring records). */
 uint64_t otlp_count_spans(const uint8_t *in, size_t len);
 

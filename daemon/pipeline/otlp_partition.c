@@ -3,6 +3,7 @@
  * bucket that got any is written its copy of the resource and scope headers and its
  * spans, with lengths computed before writing. */
 #include "pipeline/otlp_partition.h"
+#include "pipeline/otlp.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -123,20 +124,10 @@ static int next_field(const uint8_t **pp, const uint8_t *end, struct field *f)
     return 0;
 }
 
-static size_t varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
 /* The size of a length-delimited field holding len bytes. */
 static size_t len_field_size(uint32_t number, size_t len)
 {
-    return varint_size((uint64_t)number << 3 | WT_LEN) + varint_size(len) + len;
+    return otlp_varint_size((uint64_t)number << 3 | WT_LEN) + otlp_varint_size(len) + len;
 }
 
 static int grow(void **items, size_t *cap, size_t need, size_t size)
@@ -172,11 +163,7 @@ static void out_put(struct otlp_partition_out *o, const void *p, size_t n)
 
 static void out_varint(struct otlp_partition_out *o, uint64_t v)
 {
-    while (v >= 0x80) {
-        o->data[o->len++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    o->data[o->len++] = (uint8_t)v;
+    o->len += otlp_varint_put(o->data + o->len, v);
 }
 
 static void out_len_header(struct otlp_partition_out *o, uint32_t number, size_t len)
