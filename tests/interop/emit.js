@@ -7,7 +7,7 @@
  *                [--service NAME] [--out FILE] [--processor batch|simple]
  *                [--batch-size N] [--timeout-ms MS] [--compression none|gzip]
  *                [--header k=v]... [--resource-attr k=v]... [--deadline-ms MS]
- *                [--continue FILE]
+ *                [--continue FILE] [--rate SPANS_PER_S]
  *
  * Builds T traces holding N spans in total (a root and its children per trace, kinds,
  * attributes of every API type, 1-2 events each, links on some, status on some), hands
@@ -21,6 +21,10 @@
  * exceed the traces in FILE.
  * Exit 0 when every export succeeded, 1 when one failed, 2 on bad usage, 3 when the
  * --deadline-ms guard fired.
+ * --rate makes a steady load instead of one burst: traces are made one after another so
+ * that spans end at about that many per second, each stamped with the wall clock when it
+ * is made (so a backend can tell how long a span took to reach it); --deadline-ms must
+ * leave room for spans / rate seconds.
  *
  * Endpoints (all three exporters used unchanged, only documented options set):
  *   loopback TCP   grpc:        http://127.0.0.1:PORT
@@ -59,7 +63,7 @@ function usage(msg) {
     process.stderr.write('usage: node emit.js --exporter grpc|proto|http --endpoint URL ' +
         '--spans N --traces T [--service NAME] [--out FILE] [--processor batch|simple] ' +
         '[--batch-size N] [--timeout-ms MS] [--compression none|gzip] [--header k=v]... ' +
-        '[--resource-attr k=v]... [--deadline-ms MS]\n');
+        '[--resource-attr k=v]... [--deadline-ms MS] [--continue FILE] [--rate SPANS_PER_S]\n');
     process.exit(2);
 }
 
@@ -67,7 +71,7 @@ function parseArgs(argv) {
     const o = {
         exporter: null, endpoint: null, spans: null, traces: null, service: 'spanrelay-interop',
         out: null, processor: 'batch', batchSize: 512, timeoutMs: 10000, compression: 'none',
-        headers: {}, resourceAttrs: {}, deadlineMs: 60000, continueFrom: null,
+        headers: {}, resourceAttrs: {}, deadlineMs: 60000, continueFrom: null, rate: null,
     };
     const kv = (s, flag) => {
         const i = s.indexOf('=');
@@ -94,6 +98,7 @@ function parseArgs(argv) {
         case '--compression': o.compression = v(); break;
         case '--deadline-ms': o.deadlineMs = int(v(), a, 1); break;
         case '--continue': o.continueFrom = v(); break;
+        case '--rate': o.rate = int(v(), a, 1); break;
         case '--header': { const [k, x] = kv(v(), a); o.headers[k] = x; break; }
         case '--resource-attr': { const [k, x] = kv(v(), a); o.resourceAttrs[k] = x; break; }
         case '-h': case '--help': usage(); break;
@@ -234,68 +239,88 @@ function summarizeSpan(rs, exported) {
 const CHILD_KINDS = [api.SpanKind.INTERNAL, api.SpanKind.CLIENT, api.SpanKind.PRODUCER,
     api.SpanKind.CONSUMER, api.SpanKind.SERVER];
 
-/* Creates every span. Times are explicit nanosecond HrTimes so that they survive exactly. */
+/* Spans in trace t when N spans are spread over T traces. */
+const traceSize = (o, t) => Math.floor(o.spans / o.traces) + (t < o.spans % o.traces ? 1 : 0);
+
+/* Creates trace t, whose first span is span number `made`, starting at t0 (ns), and adds
+ * its root to prevRoots. Times are explicit nanosecond HrTimes so that they survive exactly. */
+function makeTrace(tracers, o, t, made, t0, prevRoots) {
+    const count = traceSize(o, t);
+    const tracer = tracers[t % tracers.length];
+    const spans = [];
+    for (let j = 0; j < count; j++) {
+        const n = made + j;
+        const start = t0 + BigInt(j) * 1000n + BigInt(n % 997);
+        const end = start + 250000n + BigInt((n * 7919) % 100000);
+        const attributes = {
+            'app.index': n,
+            'app.trace': t,
+            'app.big': 2 ** 40 + n,
+            'app.negative': -17 - j,
+            'app.ratio': j + 0.25,
+            'app.flag': j % 2 === 0,
+            'app.text': `héllo ✓ ${t}/${j}`,
+            'app.empty': '',
+            'app.tags': ['alpha', `t${t}`, 'γ'],
+            'app.ints': [1, -2, 3 + j],
+            'app.doubles': [1.5, -2.75],
+            'app.bools': [true, false, j % 3 === 0],
+        };
+        const opts = { startTime: nsToHr(start), attributes };
+        let ctx = api.ROOT_CONTEXT;
+        if (j === 0) {
+            opts.kind = api.SpanKind.SERVER;
+            opts.attributes['http.request.method'] = 'GET';
+            if (o.remoteParents) ctx = api.trace.setSpanContext(api.ROOT_CONTEXT, o.remoteParents[t]);
+        } else {
+            opts.kind = CHILD_KINDS[(j - 1) % CHILD_KINDS.length];
+            /* Parents vary: the root, the previous span, or one in between. */
+            const p = j % 3 === 0 ? 0 : (j % 3 === 1 ? j - 1 : Math.floor(j / 2));
+            ctx = api.trace.setSpan(api.ROOT_CONTEXT, spans[p].span);
+        }
+        if (n % 3 === 1 && prevRoots.length > 0) {
+            const target = prevRoots[prevRoots.length - 1];
+            opts.links = [{
+                context: { ...target, traceState: api.createTraceState('vendor=a1,other=b2') },
+                attributes: { 'link.reason': 'follows', 'link.index': n },
+            }];
+        }
+        const span = tracer.startSpan(j === 0 ? `GET /trace/${t}` : `step-${j} of ${t}`, opts, ctx);
+        span.addEvent('started', { 'event.index': 0, 'event.note': `n=${n}` }, nsToHr(start + 1000n));
+        if (n % 2 === 0) {
+            span.addEvent('checkpoint', { 'event.ok': true, 'event.ratio': 0.5 }, nsToHr(start + 2000n));
+        }
+        if (n % 4 === 1) span.setStatus({ code: api.SpanStatusCode.ERROR, message: `failure ${n}` });
+        else if (n % 4 === 2) span.setStatus({ code: api.SpanStatusCode.OK });
+        spans.push({ span, end });
+    }
+    /* Children end before their parents start ending: end in reverse creation order. */
+    for (let j = spans.length - 1; j >= 0; j--) spans[j].span.end(nsToHr(spans[j].end));
+    prevRoots.push(spans[0].span.spanContext());
+}
+
+/* Creates every span at once, in the past. */
 function generate(tracers, o) {
     const base = BigInt(Date.now() - 60000) * 1000000n + 123457n;
     const prevRoots = [];
     let made = 0;
     for (let t = 0; t < o.traces; t++) {
-        const count = Math.floor(o.spans / o.traces) + (t < o.spans % o.traces ? 1 : 0);
-        const tracer = tracers[t % tracers.length];
-        const t0 = base + BigInt(t) * 5000000n;
-        const spans = [];
-        for (let j = 0; j < count; j++) {
-            const n = made + j;
-            const start = t0 + BigInt(j) * 1000n + BigInt(n % 997);
-            const end = start + 250000n + BigInt((n * 7919) % 100000);
-            const attributes = {
-                'app.index': n,
-                'app.trace': t,
-                'app.big': 2 ** 40 + n,
-                'app.negative': -17 - j,
-                'app.ratio': j + 0.25,
-                'app.flag': j % 2 === 0,
-                'app.text': `héllo ✓ ${t}/${j}`,
-                'app.empty': '',
-                'app.tags': ['alpha', `t${t}`, 'γ'],
-                'app.ints': [1, -2, 3 + j],
-                'app.doubles': [1.5, -2.75],
-                'app.bools': [true, false, j % 3 === 0],
-            };
-            const opts = { startTime: nsToHr(start), attributes };
-            let ctx = api.ROOT_CONTEXT;
-            if (j === 0) {
-                opts.kind = api.SpanKind.SERVER;
-                opts.attributes['http.request.method'] = 'GET';
-                if (o.remoteParents) ctx = api.trace.setSpanContext(api.ROOT_CONTEXT, o.remoteParents[t]);
-            } else {
-                opts.kind = CHILD_KINDS[(j - 1) % CHILD_KINDS.length];
-                /* Parents vary: the root, the previous span, or one in between. */
-                const p = j % 3 === 0 ? 0 : (j % 3 === 1 ? j - 1 : Math.floor(j / 2));
-                ctx = api.trace.setSpan(api.ROOT_CONTEXT, spans[p].span);
-            }
-            if (n % 3 === 1 && prevRoots.length > 0) {
-                const target = prevRoots[prevRoots.length - 1];
-                opts.links = [{
-                    context: { ...target, traceState: api.createTraceState('vendor=a1,other=b2') },
-                    attributes: { 'link.reason': 'follows', 'link.index': n },
-                }];
-            }
-            const span = tracer.startSpan(j === 0 ? `GET /trace/${t}` : `step-${j} of ${t}`, opts, ctx);
-            span.addEvent('started', { 'event.index': 0, 'event.note': `n=${n}` }, nsToHr(start + 1000n));
-            if (n % 2 === 0) {
-                span.addEvent('checkpoint', { 'event.ok': true, 'event.ratio': 0.5 }, nsToHr(start + 2000n));
-            }
-            if (n % 4 === 1) span.setStatus({ code: api.SpanStatusCode.ERROR, message: `failure ${n}` });
-            else if (n % 4 === 2) span.setStatus({ code: api.SpanStatusCode.OK });
-            spans.push({ span, end });
-        }
-        /* Children end before their parents start ending: end in reverse creation order. */
-        for (let j = spans.length - 1; j >= 0; j--) spans[j].span.end(nsToHr(spans[j].end));
-        prevRoots.push(spans[0].span.spanContext());
-        made += count;
+        makeTrace(tracers, o, t, made, base + BigInt(t) * 5000000n, prevRoots);
+        made += traceSize(o, t);
     }
-    return made;
+}
+
+/* Creates the spans at o.rate per second, each trace stamped with the time it is made. */
+async function generatePaced(tracers, o) {
+    const started = Date.now();
+    const prevRoots = [];
+    let made = 0;
+    for (let t = 0; t < o.traces; t++) {
+        const due = started + (made * 1000) / o.rate;
+        if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+        makeTrace(tracers, o, t, made, BigInt(Date.now()) * 1000000n + 123457n, prevRoots);
+        made += traceSize(o, t);
+    }
 }
 
 async function main() {
@@ -357,7 +382,8 @@ async function main() {
             });
         provider = new BasicTracerProvider({ resource, spanProcessors: [processor] });
         const tracers = SCOPES.map((s) => provider.getTracer(s.name, s.version));
-        generate(tracers, o);
+        if (o.rate === null) generate(tracers, o);
+        else await generatePaced(tracers, o);
         await provider.forceFlush();
         await provider.shutdown();
         provider = null;
