@@ -46,6 +46,24 @@ RELEASE = 'shop'
 CONFIG_KEY = 'spanrelay.yaml'
 HEADERS_VAR = 'OTEL_EXPORTER_OTLP_HEADERS'
 SUBPROCESS_TIMEOUT = 30
+# Where the chart mounts the spool's emptyDir (buffer.spool.dir).
+SPOOL_DIR = '/var/lib/spanrelay/spool'
+
+
+def spool_max_bytes(size_limit):
+    """buffer.spool.maxBytes the chart derives from sidecar.spool.sizeLimit: three quarters
+    of it, in the daemon's size form."""
+    mib = int(size_limit[:-2]) * (1024 if size_limit.endswith('Gi') else 1)
+    return '%dMiB' % (mib * 3 // 4) if mib % 4 == 0 else '%dKiB' % (mib * 768)
+
+
+def size_bytes(text):
+    """Bytes of a daemon size (KiB, MiB, GiB) or a Kubernetes quantity (Mi, Gi)."""
+    units = {'KiB': 1 << 10, 'MiB': 1 << 20, 'GiB': 1 << 30, 'Mi': 1 << 20, 'Gi': 1 << 30}
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit):
+            return int(text[:-len(unit)]) * units[unit]
+    return int(text)
 
 
 def _daemon_binary():
@@ -273,6 +291,16 @@ class HelmTestCase(unittest.TestCase):
         for c in (side, app):
             mounts = {m['name']: m for m in c['volumeMounts']}
             self.assertEqual(mounts['spanrelay-socket']['mountPath'], sock_dir, c['name'])
+        # The spool: an emptyDir on disk, mounted in the sidecar alone.
+        if sc['spool']['enabled']:
+            self.assertEqual(vols['spanrelay-spool'],
+                             {'name': 'spanrelay-spool',
+                              'emptyDir': {'sizeLimit': sc['spool']['sizeLimit']}})
+            self.assertEqual({m['name']: m for m in side['volumeMounts']}['spanrelay-spool'],
+                             {'name': 'spanrelay-spool', 'mountPath': SPOOL_DIR})
+        else:
+            self.assertNotIn('spanrelay-spool', vols)
+        self.assertNotIn('spanrelay-spool', [m['name'] for m in app['volumeMounts']])
         # The configuration from this release's ConfigMap, read-only.
         cm = self.one(objs, 'ConfigMap')
         self.assertEqual(vols['spanrelay-config']['configMap']['name'], cm['metadata']['name'])
@@ -346,11 +374,30 @@ class HelmTestCase(unittest.TestCase):
                                     'shutdownTimeout', 'log'})
         self.assertEqual(cfg['receiver'],
                          dict(sc['receiver'], socket=sc['socketDir'].rstrip('/') + '/otlp.sock'))
-        self.assertEqual(cfg['buffer'], {'maxBytes': sc['bufferMaxBytes']})
+        buffer = {'maxBytes': sc['bufferMaxBytes']}
+        if sc['spool']['enabled']:
+            buffer['spool'] = {'dir': SPOOL_DIR, 'sync': sc['spool']['sync'],
+                               'maxBytes': spool_max_bytes(sc['spool']['sizeLimit'])}
+        self.assertEqual(cfg['buffer'], buffer)
         self.assertEqual(cfg['exporter'], sc['exporter'])
         self.assertEqual(cfg['health'], {'listen': '0.0.0.0:%d' % sc['healthPort']})
         self.assertEqual(cfg['shutdownTimeout'], '%ds' % sc['shutdownTimeoutSeconds'])
         self.assertEqual(cfg['log'], {'level': sc['logLevel']})
+
+    def check_config_text(self, text, label):
+        binary = _daemon_binary()
+        if not _executable(binary):
+            self.fail('spanrelay binary not built (%s): `make` first' % binary)
+        with tempfile.TemporaryDirectory(prefix='spanrelay-cfg-') as d:
+            path = os.path.join(d, CONFIG_KEY)
+            with open(path, 'w') as f:
+                f.write(text)
+            env = {'PATH': self.env['PATH']}
+            env.update({k: v for k, v in os.environ.items()
+                        if k.startswith(('ASAN_', 'UBSAN_', 'LSAN_'))})
+            r = self.run_cmd([binary, '--check-config', '-c', path], env=env)
+        self.assertEqual(r.returncode, 0, '%s: the daemon refuses the rendered config:\n%s\n%s'
+                         % (label, r.stderr.decode(), text))
 
     def container_env(self, container):
         """The environment the sidecar would see: its literal variables, Downward API and
@@ -657,6 +704,70 @@ class Validators(HelmTestCase):
         self.assertIn('set sidecar.mode=classic', err)
 
 
+class SpoolVolume(HelmTestCase):
+    """sidecar.spool: an emptyDir on the node's disk for the daemon's buffer.spool.dir, its
+    maxBytes derived from the emptyDir's sizeLimit, the memory limit left as it was; the
+    daemon takes every ConfigMap rendered."""
+
+    def spool_render(self, *sets):
+        objs = self.render(VALUES_FILES['minimal'], sets=list(sets))
+        cm, cfg = self.daemon_config(objs)
+        side, _ = self.sidecar(objs)
+        vols = {v['name']: v for v in self.pod_spec(self.one(objs, 'Deployment'))['volumes']}
+        return objs, cm, cfg, side, vols
+
+    def test_on_by_default_on_disk_not_in_memory(self):
+        self.assertIs(self.chart_defaults()['sidecar']['spool']['enabled'], True)
+        objs, cm, cfg, side, vols = self.spool_render()
+        # No medium: the node's disk. medium: Memory would be tmpfs, charged to the
+        # containers' memory limits.
+        self.assertEqual(vols['spanrelay-spool']['emptyDir'], {'sizeLimit': '1Gi'})
+        self.assertEqual(cfg['buffer']['spool'],
+                         {'dir': SPOOL_DIR, 'maxBytes': '768MiB', 'sync': 'interval'})
+        # The memory limit is what it is without the spool: only the ring is counted.
+        _, _, _, side_off, _ = self.spool_render('sidecar.spool.enabled=false')
+        self.assertEqual(side['resources'], side_off['resources'])
+        self.assertEqual(side['resources'], self.chart_defaults()['sidecar']['resources'])
+        self.check_config_text(cm['data'][CONFIG_KEY], 'defaults')
+
+    def test_max_bytes_follows_size_limit(self):
+        for limit, want in (('1Mi', '768KiB'), ('10Mi', '7680KiB'), ('512Mi', '384MiB'),
+                            ('3Gi', '2304MiB'), ('1365Gi', '1048320MiB')):
+            _, cm, cfg, _, vols = self.spool_render('sidecar.spool.sizeLimit=' + limit)
+            self.assertEqual(vols['spanrelay-spool']['emptyDir']['sizeLimit'], limit)
+            got = cfg['buffer']['spool']['maxBytes']
+            self.assertEqual(got, want, limit)
+            # Under the volume's limit, with room for what recovery moves aside.
+            self.assertLessEqual(size_bytes(got) * 4, size_bytes(limit) * 3, limit)
+            self.check_config_text(cm['data'][CONFIG_KEY], 'sizeLimit ' + limit)
+
+    def test_sync_modes(self):
+        for mode in ('interval', 'always', 'never'):
+            _, cm, cfg, _, _ = self.spool_render('sidecar.spool.sync=' + mode)
+            self.assertEqual(cfg['buffer']['spool']['sync'], mode)
+            self.check_config_text(cm['data'][CONFIG_KEY], 'sync ' + mode)
+
+    def test_disabled(self):
+        objs, cm, cfg, side, vols = self.spool_render('sidecar.spool.enabled=false')
+        self.assertEqual(cfg['buffer'], {'maxBytes': '64MiB'})
+        self.assertNotIn('spanrelay-spool', vols)
+        self.assertNotIn('spanrelay-spool', [m['name'] for m in side['volumeMounts']])
+        self.check_config_text(cm['data'][CONFIG_KEY], 'spool disabled')
+        # otel disabled renders nothing of it either.
+        self.assertNotIn('spanrelay-spool', json.dumps(self.render()))
+
+    def test_wrong_size_limit(self):
+        for bad in ('1G', '1.5Gi', '0Mi', '512', '1Ti', '512MiB'):
+            err = self.render_fails(VALUES_FILES['minimal'],
+                                    sets=['sidecar.spool.sizeLimit=' + bad])
+            self.assertIn('sidecar.spool.sizeLimit', err, bad)
+            self.assertIn("values don't meet the specifications of the schema", err, bad)
+        err = self.render_fails(VALUES_FILES['minimal'], sets=['sidecar.spool.sizeLimit=1366Gi'])
+        self.assertIn('sidecar.spool.sizeLimit (1366Gi) must be at most 1365Gi', err)
+        err = self.render_fails(VALUES_FILES['minimal'], sets=['sidecar.spool.sync=sometimes'])
+        self.assertIn('sidecar.spool.sync', err)
+
+
 class Schema(HelmTestCase):
     """values.schema.json: closed objects, enums and ranges, checked before any template."""
 
@@ -792,21 +903,6 @@ class NumericValues(HelmTestCase):
     # Classic mode, so that classicPreStopSleepSeconds is rendered too.
     BASE = ['otel.enabled=true', 'otel.endpoint=http://tempo.observability.svc:4317',
             'sidecar.mode=classic']
-
-    def check_config_text(self, text, label):
-        binary = _daemon_binary()
-        if not _executable(binary):
-            self.fail('spanrelay binary not built (%s): `make` first' % binary)
-        with tempfile.TemporaryDirectory(prefix='spanrelay-cfg-') as d:
-            path = os.path.join(d, CONFIG_KEY)
-            with open(path, 'w') as f:
-                f.write(text)
-            env = {'PATH': self.env['PATH']}
-            env.update({k: v for k, v in os.environ.items()
-                        if k.startswith(('ASAN_', 'UBSAN_', 'LSAN_'))})
-            r = self.run_cmd([binary, '--check-config', '-c', path], env=env)
-        self.assertEqual(r.returncode, 0, '%s: the daemon refuses the rendered config:\n%s\n%s'
-                         % (label, r.stderr.decode(), text))
 
     def test_every_number_in_each_form(self):
         as_file = {}

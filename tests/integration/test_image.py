@@ -140,6 +140,12 @@ class Image(test_helm.HelmTestCase):
         mounts = {m['name']: m for m in side['volumeMounts']}
         flags += ['--volume', '%s:%s' % (socket_dir, mounts['spanrelay-socket']['mountPath'])]
         flags += ['--volume', '%s:%s:ro' % (config_dir, mounts['spanrelay-config']['mountPath'])]
+        if 'spanrelay-spool' in mounts:
+            # The spool's emptyDir as kubelet makes it: world-writable.
+            spool_dir = os.path.join(self.tmp, 'spool')
+            os.makedirs(spool_dir)
+            os.chmod(spool_dir, 0o777)
+            flags += ['--volume', '%s:%s' % (spool_dir, mounts['spanrelay-spool']['mountPath'])]
         port = [p for p in side['ports'] if p['name'] == 'spanrelay-http'][0]['containerPort']
         flags += ['--publish', '127.0.0.1:%d:%d' % (health_host_port, port)]
         flags += ['--network', 'slirp4netns:allow_host_loopback=true']
@@ -219,7 +225,11 @@ class Image(test_helm.HelmTestCase):
             self.assertTrue(m, 'exported never reached %d' % total)
             self.assertEqual(metric_sum(m, 'spanrelay_spans_received_total'), total)
             self.assertTrue(harness.accounting_holds(m), harness.accounting(m))
-            self.assertEqual(self.get_json(health_url)['exporter']['state'], 'ready')
+            health = self.get_json(health_url)
+            self.assertEqual(health['exporter']['state'], 'ready')
+            # The spool on the chart's emptyDir: usable, and untouched with a healthy backend.
+            self.assertEqual(health['spool']['up'], 1, health)
+            self.assertEqual(health['spool']['bytes'], 0, health)
 
             # SIGTERM, as kubelet sends it: exit 0 within the grace period.
             t0 = time.monotonic()

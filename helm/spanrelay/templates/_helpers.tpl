@@ -85,6 +85,44 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 /etc/spanrelay
 {{- end }}
 
+{{- /* The spool's emptyDir, mounted in the sidecar only: buffer.spool.dir. */}}
+{{- define "spanrelay.spoolDir" -}}
+/var/lib/spanrelay/spool
+{{- end }}
+
+{{- define "spanrelay.spoolEnabled" -}}
+{{- if and .Values.otel.enabled .Values.sidecar.spool.enabled -}}
+true
+{{- end -}}
+{{- end }}
+
+{{/*
+sidecar.spool.sizeLimit (Mi or Gi) in MiB.
+*/}}
+{{- define "spanrelay.spoolSizeMiB" -}}
+{{- $q := toString .Values.sidecar.spool.sizeLimit -}}
+{{- $n := int64 (regexReplaceAll "^([0-9]+)(Mi|Gi)$" $q "${1}") -}}
+{{- if hasSuffix "Gi" $q -}}
+{{- $n = mul $n 1024 -}}
+{{- end -}}
+{{- $n -}}
+{{- end }}
+
+{{/*
+buffer.spool.maxBytes: three quarters of the emptyDir's sizeLimit. The daemon keeps its
+segment files under maxBytes; the last quarter is for what recovery moves aside (.bad
+segments, each at most maxBytes/16) and the cursor file, so the volume never reaches the
+limit past which the kubelet evicts the pod. One lane: the chart renders no destinations[].
+*/}}
+{{- define "spanrelay.spoolMaxBytes" -}}
+{{- $mib := int64 (include "spanrelay.spoolSizeMiB" .) -}}
+{{- if eq (mod $mib 4) 0 -}}
+{{- printf "%dMiB" (div (mul $mib 3) 4) -}}
+{{- else -}}
+{{- printf "%dKiB" (mul $mib 768) -}}
+{{- end -}}
+{{- end }}
+
 {{/*
 The daemon's configuration file. The otel block is .Values.otel as given (the daemon
 accepts headersSecretName and ignores it); the receiver and exporter maps hold exactly the
@@ -101,6 +139,9 @@ because kubelet probes arrive on the pod IP, not on its loopback.
 {{- include "spanrelay.numbersIn" (list $receiver "maxRequestBytes" "maxConnections") -}}
 {{- $buffer := dict "maxBytes" .Values.sidecar.bufferMaxBytes -}}
 {{- include "spanrelay.numbersIn" (list $buffer "maxBytes") -}}
+{{- if include "spanrelay.spoolEnabled" . -}}
+{{- $_ := set $buffer "spool" (dict "dir" (include "spanrelay.spoolDir" .) "maxBytes" (include "spanrelay.spoolMaxBytes" .) "sync" .Values.sidecar.spool.sync) -}}
+{{- end -}}
 {{- $exporter := deepCopy (.Values.sidecar.exporter | default dict) -}}
 {{- include "spanrelay.numbersIn" (list $exporter "maxBatchBytes" "maxBatchSpans" "batchTimeout" "timeout") -}}
 {{- with $exporter.retry -}}
@@ -213,6 +254,10 @@ socket) before the application, and stops it only after the application has exit
     - name: spanrelay-config
       mountPath: {{ include "spanrelay.configDir" . }}
       readOnly: true
+    {{- if include "spanrelay.spoolEnabled" . }}
+    - name: spanrelay-spool
+      mountPath: {{ include "spanrelay.spoolDir" . }}
+    {{- end }}
   # Up to 30 s to start; in native mode the application waits for this.
   startupProbe:
     {{- include "spanrelay.healthProbe" . | nindent 4 }}
@@ -274,8 +319,11 @@ socket) before the application, and stops it only after the application has exit
 {{- end }}
 
 {{/*
-The pod's volumes: the socket directory (memory-backed: it only ever holds the socket) and
-the daemon's configuration.
+The pod's volumes: the socket directory (memory-backed: it only ever holds the socket), the
+daemon's configuration and the spool. The spool is on the node's disk, not in memory
+(medium: Memory would charge it to the containers' memory limits), and its directory
+survives the sidecar's restarts, which is what lets a new process send what an OOM-killed
+or crashed one had spooled.
 */}}
 {{- define "spanrelay.volumes" -}}
 {{- if .Values.otel.enabled -}}
@@ -289,6 +337,11 @@ the daemon's configuration.
     items:
       - key: spanrelay.yaml
         path: spanrelay.yaml
+{{- if include "spanrelay.spoolEnabled" . }}
+- name: spanrelay-spool
+  emptyDir:
+    sizeLimit: {{ .Values.sidecar.spool.sizeLimit }}
+{{- end }}
 {{- end -}}
 {{- end }}
 

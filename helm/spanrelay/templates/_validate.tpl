@@ -44,6 +44,11 @@ only includes the named templates is checked too; it renders nothing itself.
 {{- if and (eq $otel.sampler.rule "consistent") (eq $otel.sampler.decidedBy "sdk") -}}
 {{- fail "spanrelay: otel.sampler.rule consistent decides every span in the sidecar, but otel.sampler.decidedBy is sdk: the applications would already have dropped most traces by their own rule, and the sidecar would keep about samplingRatio^2 of them while marking them as samplingRatio; set otel.sampler.decidedBy=sidecar, or otel.sampler.rule=auto" -}}
 {{- end -}}
+{{- if include "spanrelay.spoolEnabled" . -}}
+{{- if gt (int64 (include "spanrelay.spoolSizeMiB" .)) 1398101 -}}
+{{- fail (printf "spanrelay: sidecar.spool.sizeLimit (%s) must be at most 1365Gi: the daemon's buffer.spool.maxBytes, three quarters of it, is at most 1024GiB" $s.spool.sizeLimit) -}}
+{{- end -}}
+{{- end -}}
 {{- if $otel.enabled -}}
 {{- $drain := int $s.shutdownTimeoutSeconds -}}
 {{- if eq $s.mode "classic" -}}
