@@ -41,7 +41,7 @@ RUN printf '%s\n' \
         > build/image.yaml \
  && build/spanrelay --check-config -c build/image.yaml
 COPY scripts/image-rootfs.sh scripts/
-RUN scripts/image-rootfs.sh /rootfs build/spanrelay build/spanrelay-emit
+RUN scripts/image-rootfs.sh /rootfs build/spanrelay build/spanrelay-emit --dlopen $(make -s dlopen-libs)
 # Numeric ids, so that Kubernetes' runAsNonRoot can verify the user without a passwd
 # lookup; 10001 is the chart's default runAsUser/runAsGroup. The socket directory is the
 # user's, for a run without the chart's emptyDir.

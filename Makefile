@@ -13,17 +13,23 @@
 BUILD   ?= build
 SAN     ?=
 CC      ?= cc
-PKGS    := libuv libnghttp2 libprotobuf-c yaml-0.1 openssl zlib libzstd libdeflate libcurl json-c
+PKGS    := libuv libnghttp2 libprotobuf-c yaml-0.1 openssl zlib libzstd libdeflate json-c
+# Libraries loaded with dlopen, only when a configuration needs them: compiled against,
+# never linked. libcurl serves only OTLP/HTTP destinations (daemon/export/curl_lib.h).
+# `make dlopen-libs` prints them: the image ships them beside what ldd lists.
+CURL_LIB_SONAME := libcurl.so.4
+DLOPEN_PKGS := libcurl
+DLOPEN_LIBS := $(CURL_LIB_SONAME)
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g \
-               -DSPANRELAY_VERSION=\"$(VERSION)\"
+               -DSPANRELAY_VERSION=\"$(VERSION)\" -DCURL_LIB_SONAME=\"$(CURL_LIB_SONAME)\"
 ifeq ($(SAN),1)
 CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS_SAN := -fsanitize=address,undefined
 endif
 
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(DLOPEN_PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
@@ -45,7 +51,7 @@ UNIT_BINS := $(addprefix $(BUILD)/tests/,$(notdir $(UNIT_SRCS:.c=)))
 ALL_CFLAGS = $(CFLAGS_BASE) -I$(GEN_DIR) -Idaemon -I. $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
 
-.PHONY: all gen run test asan unit bench deps deps-run deps-image image clean fuzz soak
+.PHONY: all gen run test asan unit bench deps deps-run deps-image image clean fuzz soak dlopen-libs
 .SECONDARY:
 
 all: $(BUILD)/spanrelay $(BUILD)/spanrelay-emit
@@ -91,6 +97,9 @@ $(BUILD)/tests/%: %.c tests/unit/unit.h $(wildcard tests/unit/*/*.h) $(BUILD)/li
 	    $(BUILD)/libspanrelay.a $(ALL_LDFLAGS) $(PKG_LIBS) $(CHECK_LIBS)
 
 gen: $(GEN_C) $(GEN_H)
+
+dlopen-libs:
+	@echo $(DLOPEN_LIBS)
 
 unit: all $(UNIT_BINS)
 

@@ -1,9 +1,11 @@
 #!/bin/sh
 # Assembles the root filesystem of the spanrelay image in DEST, from Debian's packages only:
 #
-#   scripts/image-rootfs.sh DEST BINARY...
+#   scripts/image-rootfs.sh DEST BINARY... [--dlopen SONAME...]
 #
-# the binaries in DEST/usr/local/bin; exactly the shared libraries they load (ldd), each
+# the binaries in DEST/usr/local/bin; exactly the shared libraries they load (ldd, and the
+# libraries named after --dlopen, which the daemon loads itself when a configuration needs
+# them, with what ldd lists for those), each
 # taken out of the .deb of the package that owns it (dpkg -S), at the version installed
 # here, the one the binaries were linked against (apt-get download, dpkg-deb -x); each
 # package's copyright file; and the CA bundle Debian's ca-certificates builds. The layout
@@ -13,7 +15,7 @@ set -eu
 
 dest=$1
 shift
-[ $# -gt 0 ] || { echo "usage: $0 DEST BINARY..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 DEST BINARY... [--dlopen SONAME...]" >&2; exit 2; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -21,8 +23,19 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$dest/usr/local/bin" "$dest/usr/lib" "$dest/usr/lib64" "$dest/etc/ssl/certs"
 ln -sfn usr/lib "$dest/lib"
 ln -sfn usr/lib64 "$dest/lib64"
-for bin in "$@"; do
-    install -m 0755 "$bin" "$dest/usr/local/bin/"
+bins=""
+while [ $# -gt 0 ] && [ "$1" != --dlopen ]; do
+    install -m 0755 "$1" "$dest/usr/local/bin/"
+    bins="$bins $1"
+    shift
+done
+if [ $# -gt 0 ]; then shift; fi
+# Each --dlopen soname as the path the loader's cache gives it.
+loaded=""
+for so in "$@"; do
+    path=$(ldconfig -p | awk -v n="$so" '$1 == n && /x86-64/ { print $NF; exit }')
+    [ -n "$path" ] || { echo "image-rootfs: no $so in the loader's cache" >&2; exit 1; }
+    loaded="$loaded $path"
 done
 
 # The package owning PATH; dpkg may know it as /lib/... or /usr/lib/... (merged /usr).
@@ -39,7 +52,9 @@ owner() {
 }
 
 # Every library ldd resolves (and the loader itself), as the path it is loaded from.
-ldd "$@" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\/.*ld-linux/ { print $1 }' |
+# shellcheck disable=SC2086 # word splitting wanted: paths without spaces
+{ ldd $bins $loaded; for path in $loaded; do echo "	x => $path"; done; } |
+    awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\/.*ld-linux/ { print $1 }' |
     sort -u >"$work/libs"
 [ -s "$work/libs" ] || { echo "image-rootfs: ldd found no libraries" >&2; exit 1; }
 

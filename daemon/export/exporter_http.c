@@ -30,6 +30,7 @@
 #include <curl/curl.h>
 #include <uv.h>
 
+#include "export/curl_lib.h"
 #include "export/exporter_transport.h"
 #include "base/log.h"
 #include "google/rpc/status.pb-c.h"
@@ -119,6 +120,9 @@ struct http_transport {
     int open_handles;                 /* uv handles not yet through their close callback */
 };
 
+/* Set by the first create(), before any other function here runs. */
+static const struct curl_lib *curl;
+
 static struct log_limiter curl_errors_limiter = LOG_LIMITER_INIT(10000);
 
 static void on_kick(uv_timer_t *timer);
@@ -158,19 +162,6 @@ static void warn_curl(const char *what, const char *detail)
     log_write_limited(&curl_errors_limiter, LOG_WARNING, LOGGER, what, fields, 1);
 }
 
-/* curl_global_init is not thread-safe and must run once per process; the daemon calls
- * create() from its one loop thread. */
-static int curl_init_once(void)
-{
-    static int done;
-    if (done)
-        return 0;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return -1;
-    done = 1;
-    return 0;
-}
-
 /* --- configuration ------------------------------------------------------------ */
 
 /* The traces URL per the OTLP exporter specification: a signal endpoint as is, a base
@@ -194,16 +185,16 @@ static char *traces_url(const struct export_target *cfg)
 
 static int check_url(const char *url)
 {
-    CURLU *u = curl_url();
+    CURLU *u = curl->url();
     char *scheme = NULL;
     int ok = 0;
     if (!u)
         return -1;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK)
+    if (curl->url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl->url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK)
         ok = strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0;
-    curl_free(scheme);
-    curl_url_cleanup(u);
+    curl->free(scheme);
+    curl->url_cleanup(u);
     return ok ? 0 : -1;
 }
 
@@ -236,9 +227,9 @@ static int header_is_valid(const struct config_kv *kv)
 
 static struct curl_slist *append_header(struct curl_slist *list, const char *line)
 {
-    struct curl_slist *next = curl_slist_append(list, line);
+    struct curl_slist *next = curl->slist_append(list, line);
     if (!next)
-        curl_slist_free_all(list);
+        curl->slist_free_all(list);
     return next;
 }
 
@@ -249,7 +240,7 @@ static struct curl_slist *append_configured(struct curl_slist *list,
     size_t size = strlen(kv->key) + strlen(kv->value) + 3;
     char *line = malloc(size);
     if (!line) {
-        curl_slist_free_all(list);
+        curl->slist_free_all(list);
         return NULL;
     }
     if (kv->value[0] == '\0')
@@ -353,7 +344,7 @@ static uint64_t parse_retry_after(const char *value, size_t len)
     if (strspn(buf, "0123456789") == len) {
         seconds = strtoull(buf, NULL, 10);
     } else {
-        time_t when = curl_getdate(buf, NULL);
+        time_t when = curl->getdate(buf, NULL);
         time_t now = time(NULL);
         if (when == -1 || when <= now)
             return 0;
@@ -460,8 +451,8 @@ static void read_response(struct http_xfer *x, struct exporter_result *res)
     char *content_type = NULL;
     char detail[HTTP_DETAIL_MAX + 1];
 
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &content_type);
+    curl->easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl->easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &content_type);
     res->connected = 1;
     if (status >= 200 && status < 300) {
         res->outcome = EXPORTER_OK;
@@ -484,7 +475,7 @@ static void read_response(struct http_xfer *x, struct exporter_result *res)
 static void read_transport_error(struct http_xfer *x, CURLcode code,
                                  struct exporter_result *res)
 {
-    const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(code);
+    const char *detail = x->errbuf[0] ? x->errbuf : curl->easy_strerror(code);
     res->outcome = EXPORTER_RETRY;
     res->connected = 0;
     switch (code) {
@@ -597,14 +588,14 @@ static void check_done(struct http_transport *t)
 {
     CURLMsg *msg;
     int left;
-    while (!t->closing && (msg = curl_multi_info_read(t->multi, &left)) != NULL) {
+    while (!t->closing && (msg = curl->multi_info_read(t->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         CURL *easy = msg->easy_handle;
         CURLcode code = msg->data.result;
         void *priv = NULL;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
-        curl_multi_remove_handle(t->multi, easy);
+        curl->easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+        curl->multi_remove_handle(t->multi, easy);
         finish(priv, code);
     }
     if (!t->closing && t->waiting_head)
@@ -627,16 +618,16 @@ static void start(struct http_xfer *x)
     x->probe = t->link == LINK_DOWN;
     if (x->probe)
         t->probe_active = 1;
-    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
-    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, t->headers[x->encoding]);
+    curl->easy_setopt(x->easy, CURLOPT_POSTFIELDS, body);
+    curl->easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
+    curl->easy_setopt(x->easy, CURLOPT_HTTPHEADER, t->headers[x->encoding]);
 
-    CURLMcode rc = curl_multi_add_handle(t->multi, x->easy);
+    CURLMcode rc = curl->multi_add_handle(t->multi, x->easy);
     if (rc != CURLM_OK) {
-        warn_curl("cannot start an export request", curl_multi_strerror(rc));
+        warn_curl("cannot start an export request", curl->multi_strerror(rc));
         if (x->probe)
             t->probe_active = 0;
-        answer_now(x, EXPORTER_RETRY, curl_multi_strerror(rc));
+        answer_now(x, EXPORTER_RETRY, curl->multi_strerror(rc));
         return;
     }
     x->state = XFER_ACTIVE;
@@ -718,7 +709,7 @@ static void close_socket(struct http_socket *s)
         t->sockets = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    curl_multi_assign(t->multi, s->fd, NULL);
+    curl->multi_assign(t->multi, s->fd, NULL);
     uv_close((uv_handle_t *)&s->poll, on_socket_closed);
 }
 
@@ -737,9 +728,9 @@ static void on_poll(uv_poll_t *poll, int status, int events)
     if (events & UV_WRITABLE)
         flags |= CURL_CSELECT_OUT;
     /* s may be closed from inside curl (CURL_POLL_REMOVE): not touched past here. */
-    CURLMcode rc = curl_multi_socket_action(t->multi, fd, flags, &running);
+    CURLMcode rc = curl->multi_socket_action(t->multi, fd, flags, &running);
     if (rc != CURLM_OK)
-        warn_curl("curl socket action failed", curl_multi_strerror(rc));
+        warn_curl("curl socket action failed", curl->multi_strerror(rc));
     check_done(t);
 }
 
@@ -760,7 +751,7 @@ static struct http_socket *open_socket(struct http_transport *t, curl_socket_t f
         t->sockets->prev = s;
     t->sockets = s;
     t->open_handles++;
-    curl_multi_assign(t->multi, fd, s);
+    curl->multi_assign(t->multi, fd, s);
     return s;
 }
 
@@ -794,9 +785,9 @@ static void on_curl_timeout(uv_timer_t *timer)
 {
     struct http_transport *t = timer->data;
     int running;
-    CURLMcode rc = curl_multi_socket_action(t->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    CURLMcode rc = curl->multi_socket_action(t->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     if (rc != CURLM_OK)
-        warn_curl("curl timeout action failed", curl_multi_strerror(rc));
+        warn_curl("curl timeout action failed", curl->multi_strerror(rc));
     check_done(t);
 }
 
@@ -823,27 +814,27 @@ static CURLcode setup_easy(struct http_xfer *x, const struct export_target *cfg)
     long tls12 = CURL_SSLVERSION_TLSv1_2;
     CURLcode rc;
 
-    if ((rc = curl_easy_setopt(h, CURLOPT_URL, x->t->url)) != CURLE_OK ||
-        (rc = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https")) != CURLE_OK ||
-        (rc = curl_easy_setopt(h, CURLOPT_HTTP_VERSION, http11)) != CURLE_OK ||
-        (rc = curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT)) != CURLE_OK ||
-        (rc = curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L)) != CURLE_OK ||
-        (rc = curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms)) != CURLE_OK ||
-        (rc = curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L)) != CURLE_OK ||
-        (rc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf)) != CURLE_OK ||
-        (rc = curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)x)) != CURLE_OK ||
-        (rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body)) != CURLE_OK ||
-        (rc = curl_easy_setopt(h, CURLOPT_WRITEDATA, (void *)x)) != CURLE_OK ||
-        (rc = curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header)) != CURLE_OK ||
-        (rc = curl_easy_setopt(h, CURLOPT_HEADERDATA, (void *)x)) != CURLE_OK ||
-        (rc = curl_easy_setopt(h, CURLOPT_SSLVERSION, tls12)) != CURLE_OK)
+    if ((rc = curl->easy_setopt(h, CURLOPT_URL, x->t->url)) != CURLE_OK ||
+        (rc = curl->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https")) != CURLE_OK ||
+        (rc = curl->easy_setopt(h, CURLOPT_HTTP_VERSION, http11)) != CURLE_OK ||
+        (rc = curl->easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT)) != CURLE_OK ||
+        (rc = curl->easy_setopt(h, CURLOPT_NOSIGNAL, 1L)) != CURLE_OK ||
+        (rc = curl->easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms)) != CURLE_OK ||
+        (rc = curl->easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L)) != CURLE_OK ||
+        (rc = curl->easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf)) != CURLE_OK ||
+        (rc = curl->easy_setopt(h, CURLOPT_PRIVATE, (void *)x)) != CURLE_OK ||
+        (rc = curl->easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body)) != CURLE_OK ||
+        (rc = curl->easy_setopt(h, CURLOPT_WRITEDATA, (void *)x)) != CURLE_OK ||
+        (rc = curl->easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header)) != CURLE_OK ||
+        (rc = curl->easy_setopt(h, CURLOPT_HEADERDATA, (void *)x)) != CURLE_OK ||
+        (rc = curl->easy_setopt(h, CURLOPT_SSLVERSION, tls12)) != CURLE_OK)
         return rc;
     if (cfg->certificate && cfg->certificate[0] &&
-        (rc = curl_easy_setopt(h, CURLOPT_CAINFO, cfg->certificate)) != CURLE_OK)
+        (rc = curl->easy_setopt(h, CURLOPT_CAINFO, cfg->certificate)) != CURLE_OK)
         return rc;
     if (cfg->insecure &&
-        ((rc = curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L)) != CURLE_OK ||
-         (rc = curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L)) != CURLE_OK))
+        ((rc = curl->easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L)) != CURLE_OK ||
+         (rc = curl->easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L)) != CURLE_OK))
         return rc;
     return CURLE_OK;
 }
@@ -852,12 +843,12 @@ static int setup_multi(struct http_transport *t)
 {
     CURLM *m = t->multi;
     long connections = HTTP_CAPACITY;
-    if (curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
-        curl_multi_setopt(m, CURLMOPT_SOCKETDATA, (void *)t) != CURLM_OK ||
-        curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK ||
-        curl_multi_setopt(m, CURLMOPT_TIMERDATA, (void *)t) != CURLM_OK ||
-        curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, connections) != CURLM_OK ||
-        curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, connections) != CURLM_OK)
+    if (curl->multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
+        curl->multi_setopt(m, CURLMOPT_SOCKETDATA, (void *)t) != CURLM_OK ||
+        curl->multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK ||
+        curl->multi_setopt(m, CURLMOPT_TIMERDATA, (void *)t) != CURLM_OK ||
+        curl->multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, connections) != CURLM_OK ||
+        curl->multi_setopt(m, CURLMOPT_MAXCONNECTS, connections) != CURLM_OK)
         return -1;
     return 0;
 }
@@ -866,11 +857,11 @@ static int setup_multi(struct http_transport *t)
 static void free_unstarted(struct http_transport *t)
 {
     for (int i = 0; i < HTTP_CAPACITY; i++)
-        curl_easy_cleanup(t->xfers[i].easy);
+        curl->easy_cleanup(t->xfers[i].easy);
     if (t->multi)
-        curl_multi_cleanup(t->multi);
+        curl->multi_cleanup(t->multi);
     for (int i = 0; i < ENC_COUNT; i++)
-        curl_slist_free_all(t->headers[i]);
+        curl->slist_free_all(t->headers[i]);
     free(t->url);
     free(t);
 }
@@ -879,10 +870,9 @@ static struct exporter_transport *http_create(uv_loop_t *loop, const struct expo
                                               struct exporter *e, char *err, size_t errlen)
 {
     set_error(err, errlen, "%s", "");
-    if (curl_init_once() != 0) {
-        set_error(err, errlen, "exporter: libcurl initialisation failed");
+    curl = curl_lib_load(CURL_LIB_SONAME, err, errlen);
+    if (!curl)
         return NULL;
-    }
     if (!cfg->endpoint || cfg->endpoint[0] == '\0') {
         set_error(err, errlen, "%s.endpoint: empty", cfg->key);
         return NULL;
@@ -914,7 +904,7 @@ static struct exporter_transport *http_create(uv_loop_t *loop, const struct expo
         free_unstarted(t);
         return NULL;
     }
-    t->multi = curl_multi_init();
+    t->multi = curl->multi_init();
     if (!t->multi || setup_multi(t) != 0) {
         set_error(err, errlen, "exporter: libcurl multi handle setup failed");
         free_unstarted(t);
@@ -923,10 +913,10 @@ static struct exporter_transport *http_create(uv_loop_t *loop, const struct expo
     for (int i = 0; i < HTTP_CAPACITY; i++) {
         struct http_xfer *x = &t->xfers[i];
         x->t = t;
-        x->easy = curl_easy_init();
+        x->easy = curl->easy_init();
         CURLcode rc = x->easy ? setup_easy(x, cfg) : CURLE_OUT_OF_MEMORY;
         if (rc != CURLE_OK) {
-            set_error(err, errlen, "exporter: libcurl: %s", curl_easy_strerror(rc));
+            set_error(err, errlen, "exporter: libcurl: %s", curl->easy_strerror(rc));
             free_unstarted(t);
             return NULL;
         }
@@ -990,22 +980,22 @@ static void http_destroy(struct exporter_transport *et)
     for (int i = 0; i < HTTP_CAPACITY; i++) {
         struct http_xfer *x = &t->xfers[i];
         if (x->state == XFER_ACTIVE)
-            curl_multi_remove_handle(t->multi, x->easy);
+            curl->multi_remove_handle(t->multi, x->easy);
         if (x->state != XFER_FREE)
             answer_now(x, EXPORTER_RETRY, "shutdown");
     }
     t->waiting_head = NULL;
     t->waiting_tail = NULL;
-    curl_multi_cleanup(t->multi);
+    curl->multi_cleanup(t->multi);
     t->multi = NULL;
     for (int i = 0; i < HTTP_CAPACITY; i++) {
-        curl_easy_cleanup(t->xfers[i].easy);
+        curl->easy_cleanup(t->xfers[i].easy);
         t->xfers[i].easy = NULL;
         free(t->xfers[i].resp);
         t->xfers[i].resp = NULL;
     }
     for (int i = 0; i < ENC_COUNT; i++) {
-        curl_slist_free_all(t->headers[i]);
+        curl->slist_free_all(t->headers[i]);
         t->headers[i] = NULL;
     }
     free(t->url);

@@ -293,11 +293,26 @@ class Image(test_helm.HelmTestCase):
             self.assertIn(f.read().strip(), r.stdout.decode() + r.stderr.decode())
 
     def loaded_libraries(self):
-        """The sonames (and the loader) ldd resolves for the plain build's two binaries."""
-        out = set()
+        """The sonames (and the loader) ldd resolves for the plain build's two binaries,
+        and for the libraries the daemon loads itself when a configuration needs them
+        (`make dlopen-libs`: libcurl, for OTLP/HTTP destinations) with those too."""
+        paths = []
         for b in ('spanrelay', 'spanrelay-emit'):
             path = os.path.join(ROOT, 'build', b)
             self.assertTrue(os.access(path, os.X_OK), '%s not built: `make` first' % path)
+            paths.append(path)
+        r = subprocess.run(['make', '-s', '-C', ROOT, 'dlopen-libs'], capture_output=True,
+                           timeout=30, check=True)
+        dlopened = r.stdout.decode().split()
+        self.assertIn('libcurl.so.4', dlopened)
+        cache = subprocess.run(['ldconfig', '-p'], capture_output=True, timeout=30,
+                               check=True).stdout.decode()
+        for so in dlopened:
+            m = re.search(r'^\s*%s \(libc6,x86-64\) => (\S+)$' % re.escape(so), cache, re.M)
+            self.assertTrue(m, '%s not in the loader cache' % so)
+            paths.append(m.group(1))
+        out = set(dlopened)
+        for path in paths:
             r = subprocess.run(['ldd', path], capture_output=True, timeout=30)
             for line in r.stdout.decode().splitlines():
                 m = re.match(r'\s*(\S+) => /', line) or re.match(r'\s*/\S*/(ld-linux\S*)', line)
