@@ -913,6 +913,15 @@ size_t otlp_varint_size(uint64_t v)
     return n;
 }
 
+int otlp_field_next(const uint8_t **pp, const uint8_t *end, struct otlp_field *f)
+{
+    struct field rf = { 0 };
+    if (read_field(pp, end, &rf) != READ_OK)
+        return -1;
+    *f = (struct otlp_field){ (uint32_t)rf.num, rf.type, rf.data, rf.len };
+    return 0;
+}
+
 size_t otlp_varint_put(uint8_t *p, uint64_t v)
 {
     size_t n = 0;

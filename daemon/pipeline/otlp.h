@@ -66,6 +66,22 @@ int otlp_rewrite(const uint8_t *in, size_t len, const struct otlp_rewrite_opts *
 size_t otlp_varint_size(uint64_t v);
 size_t otlp_varint_put(uint8_t *p, uint64_t v);
 
+/* One protobuf field as otlp_field_next reads it: its number, its wire type (0 varint,
+ * 1 fixed 64-bit, 2 length-delimited, 5 fixed 32-bit), and for a length-delimited field
+ * its bytes. */
+#define OTLP_WIRE_LEN 2
+struct otlp_field {
+    uint32_t number;
+    uint32_t wire_type;
+    const uint8_t *value;
+    uint64_t len;
+};
+
+/* Reads the field at *pp, before end, by the rules of the walk above (tags and lengths
+ * of at most five bytes, no groups) and moves *pp past it: 0, or -1 when it does not
+ * parse. For the files that pick fields out of requests (otlp_partition.c). */
+int otlp_field_next(const uint8_t **pp, const uint8_t *end, struct otlp_field *f);
+
 /* Counts the spans of a request that is known to be valid (e.g. ring records). */
 uint64_t otlp_count_spans(const uint8_t *in, size_t len);
 

@@ -10,20 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WT_VARINT 0
-#define WT_I64 1
-#define WT_LEN 2
-#define WT_I32 5
-
 #define FIELD_RESOURCE_SPANS 1   /* ExportTraceServiceRequest */
 #define FIELD_SCOPE_SPANS 2      /* ResourceSpans */
 #define FIELD_SPANS 2            /* ScopeSpans */
 #define FIELD_TRACE_ID 1         /* Span */
 
-/* One field as found: where it starts (its tag), where its value starts, and its end. */
+/* One field as found: where it starts (its tag), where a length-delimited value starts,
+ * and where it ends. */
 struct field {
     uint32_t number;
-    int wire_type;
+    uint32_t wire_type;
     const uint8_t *start;
     const uint8_t *value;
     const uint8_t *end;
@@ -68,66 +64,24 @@ static int fail(struct part *pt, const char *fmt, ...)
     return -1;
 }
 
-static int read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
-{
-    uint64_t r = 0;
-    const uint8_t *p = *pp;
-    for (int shift = 0; shift < 64 && p < end; shift += 7) {
-        uint8_t b = *p++;
-        r |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *pp = p;
-            *v = r;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 /* Reads the field at *pp; 0, or -1 when it does not parse within end. */
 static int next_field(const uint8_t **pp, const uint8_t *end, struct field *f)
 {
-    uint64_t tag, n;
-    const uint8_t *p = *pp;
-    f->start = p;
-    if (read_varint(&p, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+    struct otlp_field of;
+    f->start = *pp;
+    if (otlp_field_next(pp, end, &of) < 0)
         return -1;
-    f->number = (uint32_t)(tag >> 3);
-    f->wire_type = (int)(tag & 7);
-    f->value = p;
-    switch (f->wire_type) {
-    case WT_VARINT:
-        if (read_varint(&p, end, &n) < 0)
-            return -1;
-        break;
-    case WT_I64:
-        if (end - p < 8)
-            return -1;
-        p += 8;
-        break;
-    case WT_I32:
-        if (end - p < 4)
-            return -1;
-        p += 4;
-        break;
-    case WT_LEN:
-        if (read_varint(&p, end, &n) < 0 || n > (uint64_t)(end - p))
-            return -1;
-        f->value = p;
-        p += n;
-        break;
-    default:
-        return -1;
-    }
-    f->end = p;
-    *pp = p;
+    f->number = of.number;
+    f->wire_type = of.wire_type;
+    f->value = of.value;
+    f->end = *pp;
     return 0;
 }
 
 /* The size of a length-delimited field holding len bytes. */
 static size_t len_field_size(uint32_t number, size_t len)
 {
-    return otlp_varint_size((uint64_t)number << 3 | WT_LEN) + otlp_varint_size(len) + len;
+    return otlp_varint_size((uint64_t)number << 3 | OTLP_WIRE_LEN) + otlp_varint_size(len) + len;
 }
 
 static int grow(void **items, size_t *cap, size_t need, size_t size)
@@ -168,7 +122,7 @@ static void out_varint(struct otlp_partition_out *o, uint64_t v)
 
 static void out_len_header(struct otlp_partition_out *o, uint32_t number, size_t len)
 {
-    out_varint(o, (uint64_t)number << 3 | WT_LEN);
+    out_varint(o, (uint64_t)number << 3 | OTLP_WIRE_LEN);
     out_varint(o, len);
 }
 
@@ -179,7 +133,7 @@ static size_t header_bytes(const uint8_t *p, const uint8_t *end, uint32_t skip_n
     size_t n = 0;
     struct field f;
     while (p < end && next_field(&p, end, &f) == 0)
-        if (!(f.number == skip_number && f.wire_type == WT_LEN))
+        if (!(f.number == skip_number && f.wire_type == OTLP_WIRE_LEN))
             n += (size_t)(f.end - f.start);
     return n;
 }
@@ -189,7 +143,7 @@ static void copy_headers(struct otlp_partition_out *o, const uint8_t *p, const u
 {
     struct field f;
     while (p < end && next_field(&p, end, &f) == 0)
-        if (!(f.number == skip_number && f.wire_type == WT_LEN))
+        if (!(f.number == skip_number && f.wire_type == OTLP_WIRE_LEN))
             out_put(o, f.start, (size_t)(f.end - f.start));
 }
 
@@ -198,7 +152,7 @@ static void span_trace_id(const uint8_t *p, const uint8_t *end, uint8_t id[16])
     struct field f;
     memset(id, 0, 16);
     while (p < end && next_field(&p, end, &f) == 0) {
-        if (f.number == FIELD_TRACE_ID && f.wire_type == WT_LEN && f.end - f.value == 16) {
+        if (f.number == FIELD_TRACE_ID && f.wire_type == OTLP_WIRE_LEN && f.end - f.value == 16) {
             memcpy(id, f.value, 16);
             return;
         }
@@ -218,7 +172,7 @@ static int walk_scope(struct part *pt, const uint8_t *p, const uint8_t *end)
     while (p < end) {
         if (next_field(&p, end, &f) < 0)
             return fail(pt, "scope_spans: malformed field at byte %zu", (size_t)(f.start - pt->in));
-        if (f.number != FIELD_SPANS || f.wire_type != WT_LEN)
+        if (f.number != FIELD_SPANS || f.wire_type != OTLP_WIRE_LEN)
             continue;
         /* A span must itself parse: its trace id is read from it. */
         const uint8_t *q = f.value;
@@ -302,7 +256,7 @@ static int walk_resource(struct part *pt, const uint8_t *p, const uint8_t *end)
         if (next_field(&p, end, &f) < 0)
             return fail(pt, "resource_spans: malformed field at byte %zu",
                         (size_t)(f.start - pt->in));
-        if (f.number == FIELD_SCOPE_SPANS && f.wire_type == WT_LEN &&
+        if (f.number == FIELD_SCOPE_SPANS && f.wire_type == OTLP_WIRE_LEN &&
             walk_scope(pt, f.value, f.end) < 0)
             return -1;
     }
@@ -326,7 +280,7 @@ int otlp_partition(const uint8_t *in, size_t len, size_t nbuckets,
     while (rc == 0 && p < end) {
         if (next_field(&p, end, &f) < 0)
             rc = fail(&pt, "request: malformed field at byte %zu", (size_t)(f.start - in));
-        else if (f.number == FIELD_RESOURCE_SPANS && f.wire_type == WT_LEN)
+        else if (f.number == FIELD_RESOURCE_SPANS && f.wire_type == OTLP_WIRE_LEN)
             rc = walk_resource(&pt, f.value, f.end);
     }
     free(pt.caps);
