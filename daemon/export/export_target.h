@@ -38,7 +38,8 @@ struct export_target {
     size_t buffer_max_bytes;
     double sampling_ratio;
     int keep_plain_body;           /* batches keep their plain body when compressed, so
-                                      they can be handed to another lane (shard.h) */
+                                      they can be handed to another lane (shard.h) or
+                                      spooled at shutdown (lane.c sets it with a spool) */
     const char *spool_dir;         /* buffer.spool.dir: "" or NULL for no spool */
     size_t spool_max_bytes;
     enum config_spool_sync spool_sync;

@@ -148,9 +148,9 @@ static void on_batch_done(void *arg, const struct exporter_batch *batch, uint32_
     struct lane *l = arg;
     l->st.spans.in_flight -= batch->spans;
     l->st.spans.exported += exported;
-    /* Given up at shutdown: to the spool instead, when the plain body is still there
-     * (a compressed batch keeps only its compressed body). One that was in flight may
-     * have arrived: sent again after the restart rather than lost. */
+    /* Given up at shutdown: to the spool instead (a lane with a spool keeps its
+     * batches' plain bodies, compressed or not). One that was in flight may have
+     * arrived: sent again after the restart rather than lost. */
     if (l->spool && exported == 0 && batch->data &&
         (reason == STATS_FAIL_SHUTDOWN || reason == STATS_FAIL_SHUTDOWN_IN_FLIGHT) &&
         spool_append(l->spool, batch->data, batch->len, failed) == SPOOL_OK) {
@@ -193,6 +193,10 @@ struct lane *lane_new(uv_loop_t *loop, const struct export_target *target,
     }
     if (!ops)
         ops = target->protocol == CONFIG_PROTOCOL_GRPC ? &exporter_grpc_ops : &exporter_http_ops;
+    /* What the drain gives up goes to the spool as plain records: the exporter must
+     * not drop a batch's plain body once it has compressed it. */
+    if (target->spool_dir && target->spool_dir[0])
+        l->target.keep_plain_body = 1;
     l->exporter = exporter_new(loop, &l->target, ops, &l->st.exporter, on_batch_done, l, err,
                                errlen);
     if (!l->exporter) {

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -102,6 +103,7 @@ struct event {
 struct job {
     /* in */
     int recover, write, sync, closing;
+    int check_room;         /* the spool is down: see whether the disk has room again */
     size_t read_budget;
     uint64_t ack_seq, ack_off;
     /* out */
@@ -112,6 +114,7 @@ struct job {
     uint64_t torn_bytes, quarantined, lost_spans, lost_records;
     uint64_t unread_oldest_ms; /* time of the next record on disk after the read-ahead */
     int synced;
+    int room;               /* check_room: the disk has room for another write queue */
     size_t written_to;      /* the held batch is written up to here */
     struct chunk *chunks;
     struct event events[MAX_EVENTS];
@@ -1010,6 +1013,19 @@ static void read_ahead(struct spool *sp, struct job *j)
     }
 }
 
+/* After a disk error, a write that works is not enough to take records again: on a
+ * disk that is all but full the next one fails at once, and the lane would flap between
+ * disk and memory, logging each time. Room for a write queue's worth (or a segment's,
+ * when that is less) is. A file system that cannot say counts as having room. */
+static int has_room(struct spool *sp)
+{
+    struct statvfs v;
+    if (statvfs(sp->dir, &v) != 0)
+        return 1;
+    uint64_t want = sp->queue_bytes < sp->segment_bytes ? sp->queue_bytes : sp->segment_bytes;
+    return (uint64_t)v.f_bavail * v.f_frsize >= want;
+}
+
 static void job_run(uv_work_t *w)
 {
     struct spool *sp = w->data;
@@ -1025,6 +1041,8 @@ static void job_run(uv_work_t *w)
         j->sync = 0;
     if (j->sync && sp->d.unsynced)
         sync_all(sp, j);
+    if (j->check_room && !j->err)
+        j->room = has_room(sp);
     if (j->read_budget > 0)
         read_ahead(sp, j);
     if (j->closing) {
@@ -1213,8 +1231,10 @@ static void after_job(uv_work_t *w, int status)
     sp->unread_oldest_ms = j->unread_oldest_ms;
     if (j->err)
         went_down(sp, j);
-    else if (sp->recovered)
-        came_up(sp);
+    else if (sp->down && j->write && !j->room)
+        sp->retry_at = uv_now(sp->loop) + sp->retry_ms; /* still no room: try later */
+    else if (sp->recovered && (!sp->down || j->write))
+        came_up(sp); /* a job that did not write says nothing of the disk */
     update_gauges(sp);
 
     if (sp->closing) {
@@ -1261,6 +1281,7 @@ static void start_job(struct spool *sp)
     int may_write = sp->closing || !sp->down || now >= sp->retry_at;
     j->recover = !sp->recovered && may_write;
     j->write = may_write;
+    j->check_room = may_write && sp->down;
     j->closing = sp->closing;
     j->sync = sp->closing ||
               (sp->sync == SPOOL_SYNC_INTERVAL && now >= sp->last_sync_at + sp->sync_interval_ms);

@@ -21,7 +21,8 @@
  * renames an unreadable segment to "<name>.bad" (logged, counted); it never fails the
  * daemon. A disk error (full, EIO, read-only, no permission) makes the spool refuse
  * appends — the caller keeps to memory — with one WARNING; after retry_ms the queued
- * records are written again and, once that works, appends are accepted again (INFO).
+ * records are written again and, once that works and the disk has room for another
+ * write queue (or segment, if smaller), appends are accepted again (INFO).
  *
  * Logs: logger "spanrelay.spool", field "lane". Loop thread only, except the jobs. */
 #ifndef SPANRELAY_SPOOL_H

@@ -761,6 +761,8 @@ START_TEST(test_disk_full)
 
     struct spool_options o = opts();
     o.retry_ms = 50;
+    /* Up again needs room for a write queue: a small one fits what unlinking frees. */
+    o.queue_bytes = 8 * 1024;
     struct spool *sp = open_up(&o);
     const struct spool_stats *st = spool_stats(sp);
     uint32_t t = 0;
