@@ -31,6 +31,7 @@ struct conn {
     void *proto;
     size_t max_pending_write;
     struct out *out;              /* the write being assembled */
+    struct out *spare;            /* a small buffer written at once, kept for the next */
     unsigned writes;              /* queued writes whose callback has not run */
     uv_shutdown_t shutdown_req;
     size_t lingered_bytes;
@@ -69,6 +70,7 @@ static void on_handle_closed(uv_handle_t *h)
         c->ops->free(c);
     struct conn_group *g = c->group;
     free(c->out);
+    free(c->spare);
     free(c);
     g->count--;
     if (g->closed)
@@ -316,6 +318,11 @@ uint8_t *conn_append(struct conn *c, size_t len)
     if (!conn_is_open(c))
         return NULL;
     struct out *o = c->out;
+    if (!o && c->spare && c->spare->cap >= len) {
+        c->out = o = c->spare;
+        c->spare = NULL;
+        o->len = 0;
+    }
     size_t used = o ? o->len : 0;
     size_t cap = o ? o->cap : 0;
     if (len > cap - used) {
@@ -337,6 +344,26 @@ uint8_t *conn_append(struct conn *c, size_t len)
     return o->data + used;
 }
 
+/* Offers the socket what o holds when nothing is queued before it. The number of bytes
+ * it took; -1 when it failed and the connection is closed. */
+static ssize_t write_at_once(struct conn *c, struct out *o)
+{
+    if (c->writes > 0)
+        return 0;
+    uv_buf_t buf = uv_buf_init((char *)o->data, (unsigned)o->len);
+    int n = uv_try_write(conn_stream(c), &buf, 1);
+    if (n == UV_EAGAIN || n == UV_ENOSYS)
+        return 0;
+    if (n < 0) {
+        conn_close(c);
+        return -1;
+    }
+    return n;
+}
+
+/* Buffers larger than this are freed once written rather than kept per connection. */
+#define SPARE_MAX 4096
+
 int conn_flush(struct conn *c)
 {
     struct out *o = c->out;
@@ -345,8 +372,21 @@ int conn_flush(struct conn *c)
     if (!o)
         return 0;
     c->out = NULL;
+    ssize_t done = write_at_once(c, o);
+    if (done < 0) {
+        free(o);
+        return -1;
+    }
+    if ((size_t)done == o->len) {
+        if (!c->spare && o->cap <= SPARE_MAX)
+            c->spare = o;
+        else
+            free(o);
+        update_reading(c);
+        return 0;
+    }
     o->conn = c;
-    uv_buf_t buf = uv_buf_init((char *)o->data, (unsigned)o->len);
+    uv_buf_t buf = uv_buf_init((char *)o->data + done, (unsigned)(o->len - (size_t)done));
     if (uv_write(&o->req, conn_stream(c), &buf, 1, on_write) < 0) {
         free(o);
         conn_close(c);

@@ -14,7 +14,12 @@
  * ending.
  *
  * Writing: conn_append() copies bytes into the write being assembled, conn_flush()
- * queues it with one uv_write. ops->written runs after each write completes.
+ * sends it. With no earlier write still queued the socket is offered it at once
+ * (uv_try_write): an answer the socket takes whole is done when conn_flush() returns,
+ * with no write request, no completion callback and no change to the epoll set (which
+ * uv_write costs per answer, an epoll_ctl each). What the socket does not take is
+ * queued with one uv_write, and ops->written runs after each such queued write
+ * completes. The buffer of an answer written at once serves the next answer.
  *
  * Ending: conn_close() closes now. conn_close_after_write() closes once every queued
  * write has completed, within deadline_ms; with linger, our side is shut down first
@@ -37,8 +42,8 @@ struct conn;
 struct conn_ops {
     /* Bytes the client sent. Not called once the connection is ending. */
     void (*read)(struct conn *c, const uint8_t *data, size_t len);
-    /* A write completed and the connection is open: the protocol may write more or go
-     * on parsing. Optional. */
+    /* A queued write completed and the connection is open: the protocol may write more
+     * or go on parsing. Not called for a write conn_flush() completed at once. Optional. */
     void (*written)(struct conn *c);
     /* The timer set with conn_timer() expired. */
     void (*timeout)(struct conn *c);
@@ -84,7 +89,8 @@ uv_loop_t *conn_loop(const struct conn *c);
 /* Room for len more bytes at the end of the write being assembled; NULL when out of
  * memory (the connection is then closed). */
 uint8_t *conn_append(struct conn *c, size_t len);
-/* Queues what was appended as one write. -1 when the connection is closed. */
+/* Writes what was appended, at once or queued as one write (see Writing above). -1 when
+ * the connection is closed. */
 int conn_flush(struct conn *c);
 /* conn_append() and conn_flush() of head and body in one write. */
 int conn_write(struct conn *c, const void *head, size_t head_len, const void *body,

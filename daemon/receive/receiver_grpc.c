@@ -504,28 +504,42 @@ static void conn_on_timeout(struct conn *conn)
     conn_arm_timer(c);
 }
 
-/* Collects everything nghttp2 wants to send into one write, up to MAX_PENDING_WRITE
- * unread by the client; conn_on_written asks again once the client has read it. */
-static void conn_send(struct grpc_conn *c)
+/* Appends what nghttp2 wants to send, up to MAX_PENDING_WRITE unread by the client.
+ * 1 when it stopped at that bound with more to send, 0 when nghttp2 has nothing more,
+ * -1 when the connection is closed. */
+static int conn_collect(struct grpc_conn *c)
 {
-    if (!conn_is_open(c->conn))
-        return;
     while (conn_pending_write(c->conn) < MAX_PENDING_WRITE) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(c->session, &data);
         if (n < 0) {
             conn_close(c->conn);
-            return;
+            return -1;
         }
         if (n == 0)
-            break;
+            return 0;
         uint8_t *p = conn_append(c->conn, (size_t)n);
         if (!p)
-            return;
+            return -1;
         memcpy(p, data, (size_t)n);
     }
-    if (conn_flush(c->conn) < 0)
+    return 1;
+}
+
+/* Sends everything nghttp2 wants to send, each flush one write, up to
+ * MAX_PENDING_WRITE unread by the client; conn_on_written asks again once the client has
+ * read a queued write. A flush the socket took whole leaves nothing pending and no
+ * callback to come, so collecting goes on at once. */
+static void conn_send(struct grpc_conn *c)
+{
+    if (!conn_is_open(c->conn))
         return;
+    int more;
+    do {
+        more = conn_collect(c);
+        if (more < 0 || conn_flush(c->conn) < 0)
+            return;
+    } while (more && conn_pending_write(c->conn) == 0);
     /* Both sides are done (GOAWAY sent or received, no stream left). */
     if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))
         conn_close_after_write(c->conn, 1, 1000);

@@ -214,6 +214,55 @@ START_TEST(test_client_that_does_not_read_is_not_read_from)
 }
 END_TEST
 
+START_TEST(test_answers_the_socket_takes_are_written_at_once)
+{
+    int client;
+    struct conn *c = new_conn(&client, 4096);
+    char want[2048];
+    size_t want_len = 0;
+    for (int i = 0; i < 100; i++) {
+        int n = snprintf(want + want_len, sizeof(want) - want_len, "answer %02d;", i);
+        ck_assert_int_eq(conn_write(c, want + want_len, (size_t)n, NULL, 0), 0);
+        want_len += (size_t)n;
+        ck_assert_uint_eq(conn_pending_write(c), 0);
+    }
+    /* In the socket before the loop has turned once, and no completion to wait for. */
+    char buf[2048];
+    int eof;
+    ck_assert_uint_eq(client_read(client, buf, sizeof(buf), &eof), want_len);
+    ck_assert_int_eq(memcmp(buf, want, want_len), 0);
+    run_for(20);
+    ck_assert_int_eq(seen.written, 0);
+    close(client);
+    ck_assert(run_until(&closed_calls));
+}
+END_TEST
+
+START_TEST(test_answers_after_a_queued_write_keep_their_order)
+{
+    int client;
+    struct conn *c = new_conn(&client, 4096);
+    static char big[1 << 20];
+    memset(big, 'a', sizeof(big));
+    ck_assert_int_eq(conn_write(c, big, sizeof(big), NULL, 0), 0);
+    ck_assert_uint_gt(conn_pending_write(c), 0);
+    ck_assert_int_eq(conn_write(c, "tail", 4, NULL, 0), 0);
+    static char buf[(1 << 20) + 4];
+    size_t got = 0;
+    uint64_t deadline = now_ms() + 3000;
+    while (got < sizeof(buf) && now_ms() < deadline) {
+        int eof;
+        got += client_read(client, buf + got, sizeof(buf) - got, &eof);
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    ck_assert_uint_eq(got, sizeof(buf));
+    ck_assert_int_eq(memcmp(buf + sizeof(big), "tail", 4), 0);
+    ck_assert(run_until_n(&seen.written, 2));
+    close(client);
+    ck_assert(run_until(&closed_calls));
+}
+END_TEST
+
 START_TEST(test_close_after_write_delivers_the_answer_first)
 {
     int client;
@@ -385,6 +434,8 @@ static Suite *conn_suite(void)
     tcase_add_test(tc, test_close_counts_and_frees_once);
     tcase_add_test(tc, test_reads_reach_the_protocol_and_eof_closes);
     tcase_add_test(tc, test_client_that_does_not_read_is_not_read_from);
+    tcase_add_test(tc, test_answers_the_socket_takes_are_written_at_once);
+    tcase_add_test(tc, test_answers_after_a_queued_write_keep_their_order);
     tcase_add_test(tc, test_close_after_write_delivers_the_answer_first);
     tcase_add_test(tc, test_linger_discards_what_comes_until_the_client_closes);
     tcase_add_test(tc, test_linger_ends_on_its_own);
