@@ -187,8 +187,12 @@ static int run(struct daemon *d)
               (struct log_field[]){ LOG_STR("version", SPANRELAY_VERSION),
                                     LOG_STR("health", d->cfg.health_listen),
                                     LOG_STR("socket", d->cfg.receiver_socket),
-                                    LOG_STR("exporter", d->cfg.enabled && d->cfg.endpoint[0]
-                                                            ? "enabled" : "disabled") },
+                                    LOG_STR("exporter",
+                                            d->cfg.enabled &&
+                                                    (d->cfg.endpoint[0] ||
+                                                     d->cfg.load_balance.resolver !=
+                                                             CONFIG_RESOLVER_NONE)
+                                                ? "enabled" : "disabled") },
               4);
     uv_run(d->loop, UV_RUN_DEFAULT);
     log_write(LOG_INFO, "spanrelay", "stopped", NULL, 0);

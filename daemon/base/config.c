@@ -227,6 +227,8 @@ static const struct key_spec destination_keys[] = {
       .max = HOUR_MS },
     { .name = "retry", .kind = K_SECTION, .children = destination_retry_keys },
     { .name = "buffer", .kind = K_SECTION, .children = destination_buffer_keys },
+    { .name = "loadBalance", .kind = K_SECTION, .children = load_balance_keys,
+      .offset = DEST(load_balance), .check = check_load_balance },
     { .name = NULL }
 };
 
@@ -961,6 +963,7 @@ void config_destination_defaults(struct config_destination *d)
 {
     memset(d, 0, sizeof(*d));
     d->sampling_ratio = -1.0;
+    config_load_balance_defaults(&d->load_balance);
 }
 
 static void destination_free(struct config_destination *d)
@@ -970,6 +973,7 @@ static void destination_free(struct config_destination *d)
     free(d->headers_from);
     free(d->certificate);
     kv_free(d->headers, d->headers_count);
+    config_load_balance_free(&d->load_balance);
     config_destination_defaults(d);
 }
 
@@ -1200,9 +1204,9 @@ static int apply_destination(struct load *ld, struct config_destination *d,
     if (strcmp(d->name, "primary") == 0)
         return fail(ld->err, ld->errlen, "%s.name: \"primary\" is the otel: block's name "
                     "(destination at line %lu)", path, line_of(item));
-    if (!d->endpoint || !d->endpoint[0])
-        return fail(ld->err, ld->errlen, "%s.endpoint: required (destination at line %lu)",
-                    path, line_of(item));
+    if ((!d->endpoint || !d->endpoint[0]) && d->load_balance.resolver == CONFIG_RESOLVER_NONE)
+        return fail(ld->err, ld->errlen, "%s.endpoint: required without loadBalance "
+                    "(destination at line %lu)", path, line_of(item));
     for (struct config_destination *o = ld->cfg->destinations; o < d; o++)
         if (strcmp(o->name, d->name) == 0)
             return fail(ld->err, ld->errlen, "%s.name: \"%s\" is already %s.name at line %lu",
@@ -1757,10 +1761,16 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
 {
     if (cfg->enabled && !cfg->endpoint[0] && cfg->load_balance.resolver == CONFIG_RESOLVER_NONE)
         return fail(err, errlen, "otel.endpoint: required when otel.enabled is true");
-    /* The keys are read so that files can be checked; the export side does not route
-     * by trace id yet, and a fleet silently exporting nowhere would lose every span. */
-    if (cfg->load_balance.resolver != CONFIG_RESOLVER_NONE)
-        return fail(err, errlen, "otel.loadBalance: not supported by this version of spanrelay");
+    /* A spool directory holds one lane's records; a fleet is a lane per gateway. */
+    if (cfg->spool_dir[0] && cfg->load_balance.resolver != CONFIG_RESOLVER_NONE)
+        return fail(err, errlen, "buffer.spool.dir: not supported with otel.loadBalance (a "
+                                 "spool serves one endpoint, a fleet has a lane per gateway)");
+    for (size_t i = 0; i < cfg->destinations_count; i++)
+        if (cfg->spool_dir[0] &&
+            cfg->destinations[i].load_balance.resolver != CONFIG_RESOLVER_NONE)
+            return fail(err, errlen, "buffer.spool.dir: not supported with %s.loadBalance (a "
+                        "spool serves one endpoint, a fleet has a lane per gateway)",
+                        cfg->destinations[i].key);
     if (!cfg->receiver_socket[0] && !cfg->receiver_grpc[0] && !cfg->receiver_http[0])
         return fail(err, errlen, "receiver: no listener, set receiver.socket, receiver.grpc "
                                  "or receiver.http");

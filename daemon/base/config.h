@@ -70,7 +70,7 @@ struct config_kv {
  * exporter.retry: and buffer: sections, and otel.samplingRatio. */
 struct config_destination {
     char *name;                    /* name: required, [A-Za-z0-9_.-], unique, not "primary" */
-    char *endpoint;                /* endpoint: required, http(s):// base URL */
+    char *endpoint;                /* endpoint: required without loadBalance, http(s):// base URL */
     enum config_protocol protocol; /* protocol: default grpc */
     enum config_compression compression; /* compression: default none */
     char *headers_from;            /* headersFrom: the name of an environment variable
@@ -88,6 +88,7 @@ struct config_destination {
     uint64_t retry_max_interval_ms;     /* retry.maxInterval */
     uint64_t retry_max_elapsed_ms;      /* retry.maxElapsedTime */
     size_t buffer_max_bytes;       /* buffer.maxBytes */
+    struct config_load_balance load_balance; /* loadBalance: the destination as a fleet */
     char key[32];                  /* "destinations[i]", for messages */
 };
 

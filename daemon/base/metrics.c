@@ -296,12 +296,104 @@ static void prom_export(struct text *t, const struct stats_destination *const *d
               v_max_request);
 }
 
+static void header_in_ring(struct text *t, const struct stats_destination *const *dests,
+                           size_t n)
+{
+    prom_header(t, "spanrelay_gateway_in_ring", "gauge",
+                "1 while the gateway is in the ring (routed to), 0 while ejected or leaving.");
+    for (size_t i = 0; i < n; i++) {
+        const struct stats_load_balance *lb = dests[i]->load_balance;
+        for (size_t g = 0; lb && g < lb->gateway_count; g++)
+            text_printf(t, "spanrelay_gateway_in_ring{destination=\"%s\",endpoint=\"%s\"} %d\n",
+                        dests[i]->name, lb->gateways[g].endpoint, lb->gateways[g].in_ring);
+    }
+}
+
+static int any_sharded(const struct stats_destination *const *dests, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (dests[i]->load_balance)
+            return 1;
+    return 0;
+}
+
+/* One series per gateway of every sharded destination, from the gateway's lane. */
+static void prom_gateway(struct text *t, const char *name, const char *type, const char *help,
+                         const struct stats_destination *const *dests, size_t n,
+                         dest_value_fn value)
+{
+    prom_header(t, name, type, help);
+    for (size_t i = 0; i < n; i++) {
+        const struct stats_load_balance *lb = dests[i]->load_balance;
+        for (size_t g = 0; lb && g < lb->gateway_count; g++)
+            text_printf(t, "%s{destination=\"%s\",endpoint=\"%s\"} %llu\n", name,
+                        dests[i]->name, lb->gateways[g].endpoint,
+                        (unsigned long long)value(lb->gateways[g].lane));
+    }
+}
+
+typedef uint64_t (*fleet_value_fn)(const struct stats_load_balance *lb);
+
+static void prom_fleet(struct text *t, const char *name, const char *type, const char *help,
+                       const struct stats_destination *const *dests, size_t n,
+                       fleet_value_fn value)
+{
+    prom_header(t, name, type, help);
+    for (size_t i = 0; i < n; i++)
+        if (dests[i]->load_balance)
+            text_printf(t, "%s{destination=\"%s\"} %llu\n", name, dests[i]->name,
+                        (unsigned long long)value(dests[i]->load_balance));
+}
+
+static uint64_t v_failed(const struct stats_destination *d)
+{
+    return stats_export_failed_total(&d->spans);
+}
+static uint64_t v_ring_changes(const struct stats_load_balance *lb) { return lb->ring_changes; }
+static uint64_t v_moved(const struct stats_load_balance *lb) { return lb->moved_spans; }
+static uint64_t v_ejections(const struct stats_load_balance *lb) { return lb->ejections; }
+static uint64_t v_gateways(const struct stats_load_balance *lb) { return lb->gateway_count; }
+
+/* The fleets of sharded destinations (DESIGN.md decision 13): a gateway's series carry
+ * its endpoint beside the destination's name; the destination's own series above are
+ * the fleet's totals. */
+static void prom_fleets(struct text *t, const struct stats_destination *const *d, size_t n)
+{
+    if (!any_sharded(d, n))
+        return;
+    header_in_ring(t, d, n);
+    prom_gateway(t, "spanrelay_gateway_spans_exported_total", "counter",
+                 "Spans this gateway accepted.", d, n, v_exported);
+    prom_gateway(t, "spanrelay_gateway_spans_export_failed_total", "counter",
+                 "Spans given up on at this gateway, every reason.", d, n, v_failed);
+    prom_gateway(t, "spanrelay_gateway_spans_dropped_overflow_total", "counter",
+                 "Spans dropped because this gateway's buffer was full.", d, n, v_overflow);
+    prom_gateway(t, "spanrelay_gateway_spans_buffered", "gauge",
+                 "Spans in this gateway's buffer now.", d, n, v_buffered);
+    prom_gateway(t, "spanrelay_gateway_spans_in_flight", "gauge",
+                 "Spans in requests to this gateway awaiting an answer.", d, n, v_in_flight);
+    prom_gateway(t, "spanrelay_gateway_up", "gauge",
+                 "1 while this gateway accepts exports, 0 otherwise.", d, n, v_up);
+    prom_fleet(t, "spanrelay_gateway_members", "gauge",
+               "Gateways the destination has a lane for (in the ring, ejected or leaving).",
+               d, n, v_gateways);
+    prom_fleet(t, "spanrelay_gateway_ring_changes_total", "counter",
+               "Times the ring was rebuilt: gateways joined, left, ejected, readmitted.", d, n,
+               v_ring_changes);
+    prom_fleet(t, "spanrelay_gateway_ejections_total", "counter",
+               "Ejections of unreachable gateways and their readmissions.", d, n, v_ejections);
+    prom_fleet(t, "spanrelay_gateway_moved_spans_total", "counter",
+               "Spans a leaving or ejected gateway handed back, routed again over the ring.",
+               d, n, v_moved);
+}
+
 char *metrics_render_prometheus(const struct stats_destination *const *dests, size_t n,
                                 size_t *len)
 {
     struct text t = { 0 };
     prom_receive(&t, dests, n);
     prom_export(&t, dests, n);
+    prom_fleets(&t, dests, n);
     prom_sampler(&t);
     prom_requests(&t);
     prom_value(&t, "spanrelay_receiver_connections", "gauge", "Open receiver connections.",
@@ -392,6 +484,45 @@ static void health_dest_body(struct text *t, const struct stats_destination *d)
     text_printf(t, "}");
 }
 
+/* ,"load_balance":{...} of a sharded destination: the ring in use and every gateway. */
+static void health_fleet(struct text *t, const struct stats_load_balance *lb)
+{
+    text_printf(t, ",\"load_balance\":{\"resolver\":\"%s\",\"ring\":[", lb->resolver);
+    int first = 1;
+    for (size_t g = 0; g < lb->gateway_count; g++) {
+        if (!lb->gateways[g].in_ring)
+            continue;
+        text_printf(t, "%s", first ? "" : ",");
+        json_string(t, lb->gateways[g].endpoint);
+        first = 0;
+    }
+    text_printf(t, "],\"ring_changes\":%llu,\"ejections\":%llu,\"moved_spans\":%llu,"
+                   "\"endpoints\":[",
+                (unsigned long long)lb->ring_changes, (unsigned long long)lb->ejections,
+                (unsigned long long)lb->moved_spans);
+    for (size_t g = 0; g < lb->gateway_count; g++) {
+        const struct stats_gateway *gw = &lb->gateways[g];
+        const struct stats_destination *d = gw->lane;
+        text_printf(t, "%s{\"endpoint\":", g ? "," : "");
+        json_string(t, gw->endpoint);
+        text_printf(t, ",\"in_ring\":%s,\"leaving\":%s,\"state\":\"%s\",\"buffered\":%llu,"
+                       "\"in_flight\":%llu,\"exported\":%llu,\"export_failed\":%llu,"
+                       "\"dropped_overflow\":%llu,\"last_error\":",
+                    gw->in_ring ? "true" : "false", gw->leaving ? "true" : "false",
+                    stats_exporter_state_name(d->exporter.state),
+                    (unsigned long long)d->spans.buffered, (unsigned long long)d->spans.in_flight,
+                    (unsigned long long)d->spans.exported,
+                    (unsigned long long)stats_export_failed_total(&d->spans),
+                    (unsigned long long)d->spans.dropped_overflow);
+        if (d->exporter.last_error[0])
+            json_string(t, d->exporter.last_error);
+        else
+            text_printf(t, "null");
+        text_printf(t, "}");
+    }
+    text_printf(t, "]}");
+}
+
 char *metrics_render_health(const struct stats_destination *const *dests, size_t n, size_t *len)
 {
     struct text t = { 0 };
@@ -407,6 +538,8 @@ char *metrics_render_health(const struct stats_destination *const *dests, size_t
         json_string(&t, dests[i]->name);
         text_printf(&t, ",");
         health_dest_body(&t, dests[i]);
+        if (dests[i]->load_balance)
+            health_fleet(&t, dests[i]->load_balance);
         text_printf(&t, "}");
     }
     text_printf(&t, "]}\n");

@@ -10,6 +10,7 @@
 #ifndef SPANRELAY_STATS_H
 #define SPANRELAY_STATS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum stats_transport { STATS_TRANSPORT_GRPC, STATS_TRANSPORT_HTTP, STATS_TRANSPORT_COUNT };
@@ -86,11 +87,30 @@ struct stats_lane_spool {
     uint64_t quarantined;             /* unreadable segments moved aside at start */
 };
 
+/* One gateway of a sharded destination: its lane's own counters. */
+struct stats_gateway {
+    const char *endpoint;             /* "address:port", as on the ring */
+    int in_ring;                      /* routed to now */
+    int leaving;                      /* left the fleet, still handing back or answering */
+    const struct stats_destination *lane;
+};
+
+/* A sharded destination's fleet (DESIGN.md decision 13); written by shard.c only. */
+struct stats_load_balance {
+    const char *resolver;             /* "static" or "dns" */
+    const struct stats_gateway *gateways;
+    size_t gateway_count;
+    uint64_t ring_changes;            /* rings built: joins, leaves, ejections, readmissions */
+    uint64_t moved_spans;             /* handed back by a gateway and routed again */
+    uint64_t ejections;               /* ejections and readmissions */
+};
+
 struct stats_destination {
     const char *name;
     struct stats_lane_spans spans;
     struct stats_lane_exporter exporter;
     struct stats_lane_spool spool;
+    const struct stats_load_balance *load_balance; /* NULL: one endpoint */
 };
 
 #define STATS_HTTP_CODES 16 /* distinct status codes tracked per transport */

@@ -6,7 +6,8 @@ static void target_primary(const struct config *cfg, struct export_target *t)
     *t = (struct export_target){
         .name = "primary",
         .key = "otel",
-        .enabled = cfg->enabled && cfg->endpoint && cfg->endpoint[0] != '\0',
+        .enabled = cfg->enabled && ((cfg->endpoint && cfg->endpoint[0] != '\0') ||
+                                    cfg->load_balance.resolver != CONFIG_RESOLVER_NONE),
         .endpoint = cfg->endpoint,
         .endpoint_is_signal = cfg->endpoint_is_signal,
         .protocol = cfg->protocol,
@@ -30,6 +31,7 @@ static void target_primary(const struct config *cfg, struct export_target *t)
         .spool_max_bytes = cfg->spool_max_bytes,
         .spool_sync = cfg->spool_sync,
         .spool_sync_interval_ms = cfg->spool_sync_interval_ms,
+        .load_balance = cfg->load_balance,
     };
 }
 
@@ -43,6 +45,7 @@ static void target_destination(const struct config *cfg, const struct config_des
     t->enabled = 1;
     t->endpoint = d->endpoint;
     t->endpoint_is_signal = 0;
+    t->load_balance = d->load_balance;
     t->protocol = d->protocol;
     t->headers = d->headers;
     t->headers_count = d->headers_count;
@@ -69,6 +72,11 @@ static void target_destination(const struct config *cfg, const struct config_des
         t->buffer_max_bytes = d->buffer_max_bytes;
     if (d->sampling_ratio >= 0)
         t->sampling_ratio = d->sampling_ratio;
+}
+
+int export_target_is_sharded(const struct export_target *t)
+{
+    return t->load_balance.resolver != CONFIG_RESOLVER_NONE;
 }
 
 size_t export_target_list(const struct config *cfg, struct export_target *out, size_t max)

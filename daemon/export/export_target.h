@@ -24,6 +24,9 @@ struct export_target {
     const struct config_kv *headers; /* never logged */
     size_t headers_count;
     const char *headers_key;       /* names the headers' source in messages */
+    const char *tls_server_name;   /* the name TLS verifies and sends as SNI when it is not
+                                      the endpoint's host (a gateway of a fleet found by
+                                      DNS: the fleet's hostname); NULL: the endpoint's */
     const char *certificate;       /* CA file, or NULL/"" for the system store */
     const char *certificate_key;   /* names the certificate's source in messages */
     int insecure;
@@ -44,7 +47,14 @@ struct export_target {
     size_t spool_max_bytes;
     enum config_spool_sync spool_sync;
     uint64_t spool_sync_interval_ms;
+    struct config_load_balance load_balance; /* resolver not NONE: a fleet of gateways,
+                                      one lane each (shard.h); the endpoint then gives
+                                      only the scheme and path. Lists and strings
+                                      borrowed */
 };
+
+/* Whether t is a fleet rather than one endpoint. */
+int export_target_is_sharded(const struct export_target *t);
 
 /* The targets cfg describes: the primary (the otel: block with the daemon's own
  * exporter:/buffer: sections) first, then each of destinations: in file order, taking

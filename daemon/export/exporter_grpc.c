@@ -135,7 +135,9 @@ struct grpc_transport {
     uv_loop_t *loop;
     struct exporter *e;
     int use_tls;
-    char *host;                    /* no brackets: for resolving and TLS */
+    char *host;                    /* no brackets: for resolving, and TLS by default */
+    const char *server_name;       /* what TLS verifies and sends as SNI: the target's
+                                      tls_server_name, else host */
     char port[8];
     char *authority;               /* host:port, brackets for IPv6 */
     struct tls_ctx *tls_ctx;
@@ -1110,7 +1112,7 @@ static void conn_on_connected(uv_connect_t *req, int status)
         conn_ready(c);
         return;
     }
-    c->tls = tls_conn_new(c->t->tls_ctx, c->t->host, "h2", err, sizeof(err));
+    c->tls = tls_conn_new(c->t->tls_ctx, c->t->server_name, "h2", err, sizeof(err));
     if (!c->tls) {
         conn_fail(c, err);
         return;
@@ -1389,6 +1391,7 @@ static struct exporter_transport *grpc_create(uv_loop_t *loop, const struct expo
         transport_free(t);
         return NULL;
     }
+    t->server_name = cfg->tls_server_name ? cfg->tls_server_name : t->host;
     if (t->use_tls) {
         t->tls_ctx = tls_ctx_new(cfg->certificate, cfg->insecure, err, errlen);
         if (!t->tls_ctx) {

@@ -103,6 +103,7 @@ struct http_transport {
     uv_loop_t *loop;
     struct exporter *e;
     char *url;
+    struct curl_slist *connect_to;    /* with a TLS server name: where url's host really is */
     CURLM *multi;
     struct curl_slist *headers[ENC_COUNT];
     struct http_xfer xfers[HTTP_CAPACITY];
@@ -196,6 +197,57 @@ static int check_url(const char *url)
     curl->free(scheme);
     curl->url_cleanup(u);
     return ok ? 0 : -1;
+}
+
+/* With a TLS server name (a gateway found by DNS), curl must verify and send the name
+ * while connecting to the address: the URL gets the name, and CURLOPT_CONNECT_TO sends
+ * the connection to the address and port the URL had. Plain http:// is left alone. */
+static int apply_server_name(struct http_transport *t, const char *server_name)
+{
+    CURLU *u = curl->url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *url = NULL;
+    int rc = -1;
+    if (!u)
+        return -1;
+    if (curl->url_set(u, CURLUPART_URL, t->url, 0) != CURLUE_OK ||
+        curl->url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
+        goto out;
+    if (strcmp(scheme, "https") != 0) {
+        rc = 0;
+        goto out;
+    }
+    if (curl->url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl->url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+        curl->url_set(u, CURLUPART_HOST, server_name, 0) != CURLUE_OK ||
+        curl->url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK)
+        goto out;
+    /* "::address:port": every host and port of the URL goes to the address. */
+    size_t size = strlen(host) + strlen(port) + 4;
+    char *entry = malloc(size);
+    char *copy = strdup(url);
+    if (!entry || !copy) {
+        free(entry);
+        free(copy);
+        goto out;
+    }
+    snprintf(entry, size, "::%s:%s", host, port);
+    struct curl_slist *list = curl->slist_append(NULL, entry);
+    free(entry);
+    if (!list) {
+        free(copy);
+        goto out;
+    }
+    t->connect_to = list;
+    free(t->url);
+    t->url = copy;
+    rc = 0;
+out:
+    curl->free(scheme);
+    curl->free(host);
+    curl->free(port);
+    curl->free(url);
+    curl->url_cleanup(u);
+    return rc;
 }
 
 static int check_certificate(const char *key, const char *path, char *err, size_t errlen)
@@ -832,6 +884,9 @@ static CURLcode setup_easy(struct http_xfer *x, const struct export_target *cfg)
     if (cfg->certificate && cfg->certificate[0] &&
         (rc = curl->easy_setopt(h, CURLOPT_CAINFO, cfg->certificate)) != CURLE_OK)
         return rc;
+    if (x->t->connect_to &&
+        (rc = curl->easy_setopt(h, CURLOPT_CONNECT_TO, x->t->connect_to)) != CURLE_OK)
+        return rc;
     if (cfg->insecure &&
         ((rc = curl->easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L)) != CURLE_OK ||
          (rc = curl->easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L)) != CURLE_OK))
@@ -862,6 +917,7 @@ static void free_unstarted(struct http_transport *t)
         curl->multi_cleanup(t->multi);
     for (int i = 0; i < ENC_COUNT; i++)
         curl->slist_free_all(t->headers[i]);
+    curl->slist_free_all(t->connect_to);
     free(t->url);
     free(t);
 }
@@ -897,6 +953,12 @@ static struct exporter_transport *http_create(uv_loop_t *loop, const struct expo
     }
     if (check_url(t->url) != 0) {
         set_error(err, errlen, "%s.endpoint: not a valid http:// or https:// URL", cfg->key);
+        free_unstarted(t);
+        return NULL;
+    }
+    if (cfg->tls_server_name && apply_server_name(t, cfg->tls_server_name) != 0) {
+        set_error(err, errlen, "%s: cannot use \"%s\" as the TLS server name", cfg->key,
+                  cfg->tls_server_name);
         free_unstarted(t);
         return NULL;
     }
@@ -998,6 +1060,8 @@ static void http_destroy(struct exporter_transport *et)
         curl->slist_free_all(t->headers[i]);
         t->headers[i] = NULL;
     }
+    curl->slist_free_all(t->connect_to);
+    t->connect_to = NULL;
     free(t->url);
     t->url = NULL;
 }

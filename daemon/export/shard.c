@@ -20,6 +20,7 @@
 #include "export/fleet.h"
 #include "export/hashring.h"
 #include "export/ring.h"
+#include "pipeline/otlp_partition.h"
 
 #define LOGGER "otel.exporter"
 #define TICK_MS 250
@@ -38,9 +39,8 @@ struct member {
 struct shard {
     uv_loop_t *loop;
     struct export_target target;
-    const struct config_load_balance *lb;
+    const struct config_load_balance *lb; /* the target's */
     const struct exporter_transport_ops *ops;
-    shard_partition_fn partition;
     char scheme[16];            /* "http://" or "https://" */
     const char *path;           /* the endpoint's path, "" when none */
 
@@ -65,10 +65,14 @@ struct shard {
     void *drained_arg;
 
     struct stats_destination st;
+    struct stats_load_balance lb_view;
+    struct stats_gateway *gateways;  /* lb_view's, one per member */
+    size_t gateways_cap;
 };
 
 static void route(struct shard *s, const uint8_t *rec, size_t len, uint32_t spans,
                   uint32_t *dropped);
+static void fill_fleet_view(struct shard *s);
 
 /* ---------------------------------------------------------------- members */
 
@@ -99,6 +103,11 @@ static struct member *member_new(struct shard *s, const char *endpoint, char *er
     m->target.endpoint = m->url;
     m->target.endpoint_is_signal = 0;
     m->target.keep_plain_body = 1;
+    m->target.load_balance.resolver = CONFIG_RESOLVER_NONE;
+    /* One spool directory cannot serve several lanes; config_validate refuses the pair. */
+    m->target.spool_dir = NULL;
+    if (s->lb->resolver == CONFIG_RESOLVER_DNS)
+        m->target.tls_server_name = s->lb->hostname;
     m->lane = lane_new(s->loop, &m->target, s->ops, err, errlen);
     if (!m->lane) {
         free(m->endpoint);
@@ -356,12 +365,11 @@ struct classify_ctx {
 };
 
 static size_t classify(void *arg, const uint8_t trace_id[16], size_t span_index,
-                       const uint8_t *span, size_t span_len)
+                       size_t span_bytes)
 {
     const struct classify_ctx *c = arg;
     (void)span_index;
-    (void)span;
-    (void)span_len;
+    (void)span_bytes;
     return hashring_owner(c->ring, trace_id);
 }
 
@@ -388,9 +396,9 @@ static void route(struct shard *s, const uint8_t *rec, size_t len, uint32_t span
         return;
     }
     struct classify_ctx ctx = { .ring = fleet_ring(s->fleet) };
-    struct shard_part out[s->by_ring_count];
-    memset(out, 0, sizeof(out));
-    if (s->partition(rec, len, s->by_ring_count, classify, &ctx, out) < 0) {
+    struct otlp_partition_out out[s->by_ring_count];
+    char err[128];
+    if (otlp_partition(rec, len, s->by_ring_count, classify, &ctx, out, err, sizeof(err)) < 0) {
         /* Only memory can fail here: the record was walked already. */
         s->unrouted_dropped += spans;
         *dropped += spans;
@@ -403,8 +411,8 @@ static void route(struct shard *s, const uint8_t *rec, size_t len, uint32_t span
             s->unrouted_dropped += out[i].spans;
             *dropped += out[i].spans;
         }
-        free(out[i].data);
     }
+    otlp_partition_free(out, s->by_ring_count);
 }
 
 enum lane_push_result shard_push(struct shard *s, const uint8_t *rec, size_t len,
@@ -477,7 +485,38 @@ const struct stats_destination *shard_stats(struct shard *s)
             snprintf(d->exporter.last_error, sizeof(d->exporter.last_error), "%.64s: %.180s",
                      m->endpoint, ls->exporter.last_error);
     }
+    fill_fleet_view(s);
     return d;
+}
+
+/* The fleet as /health and /metrics show it. */
+static void fill_fleet_view(struct shard *s)
+{
+    struct stats_load_balance *v = &s->lb_view;
+    if (s->count > s->gateways_cap) {
+        struct stats_gateway *grown = realloc(s->gateways, s->count * sizeof(*grown));
+        if (grown) {
+            s->gateways = grown;
+            s->gateways_cap = s->count;
+        }
+    }
+    v->resolver = s->lb->resolver == CONFIG_RESOLVER_DNS ? "dns" : "static";
+    v->gateways = s->gateways;
+    v->gateway_count = 0;
+    for (size_t i = 0; i < s->count && i < s->gateways_cap; i++) {
+        const struct member *m = s->members[i];
+        s->gateways[i] = (struct stats_gateway){
+            .endpoint = m->endpoint,
+            .in_ring = m->in_ring && !m->departed,
+            .leaving = m->departed,
+            .lane = lane_stats(m->lane),
+        };
+        v->gateway_count++;
+    }
+    v->ring_changes = s->ring_changes;
+    v->moved_spans = s->moved_spans;
+    v->ejections = fleet_ejections(s->fleet);
+    s->st.load_balance = v;
 }
 
 size_t shard_members(const struct shard *s)
@@ -518,9 +557,7 @@ static void parse_endpoint(struct shard *s)
 }
 
 struct shard *shard_new(uv_loop_t *loop, const struct export_target *target,
-                        const struct config_load_balance *lb,
-                        const struct exporter_transport_ops *ops, shard_partition_fn partition,
-                        char *err, size_t errlen)
+                        const struct exporter_transport_ops *ops, char *err, size_t errlen)
 {
     struct shard *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -529,9 +566,8 @@ struct shard *shard_new(uv_loop_t *loop, const struct export_target *target,
     }
     s->loop = loop;
     s->target = *target;
-    s->lb = lb;
+    s->lb = &s->target.load_balance;
     s->ops = ops;
-    s->partition = partition;
     s->st.name = s->target.name;
     parse_endpoint(s);
     s->fleet = fleet_new(s->lb->eject_after_ms);
@@ -613,6 +649,7 @@ void shard_free(struct shard *s)
         member_free(s, s->members[i]);
     free(s->members);
     free(s->by_ring);
+    free(s->gateways);
     fleet_free(s->fleet);
     ring_free(s->unrouted);
     uv_close((uv_handle_t *)&s->tick, on_tick_closed);

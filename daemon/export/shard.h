@@ -6,9 +6,9 @@
  * To the pipeline it is one destination: the same calls as a lane (lane.h) and one set
  * of counters for the destination as a whole, for which the accounting equation holds
  * through every move. Each gateway's lane is built from the destination's target with
- * the gateway's address:port in the endpoint (scheme and path kept). Requests are
- * split per gateway by the partition function given (the wire walk's otlp_partition:
- * resource and scope headers repeated), never decoded.
+ * the gateway's address:port in the endpoint (scheme and path kept) and, with resolver
+ * dns, the hostname as the TLS server name. Requests are split per gateway by the wire
+ * walk's otlp_partition (resource and scope headers repeated), never decoded.
  *
  * Fleet changes lose nothing: when a gateway leaves the record set or is ejected (no
  * answer for loadBalance.ejectAfter), what its lane holds — ring and batches waiting to
@@ -30,30 +30,11 @@
 
 struct shard;
 
-/* One request of a partition: malloc'd, freed by the shard. */
-struct shard_part {
-    uint8_t *data;
-    size_t len;
-    uint32_t spans;
-};
-
-/* Which of buckets a span goes to, from its trace id. */
-typedef size_t (*shard_classify_fn)(void *arg, const uint8_t trace_id[16], size_t span_index,
-                                    const uint8_t *span, size_t span_len);
-
-/* Splits a valid request (or concatenation) into one request per bucket, out[0..buckets)
- * (data NULL and spans 0 for an empty bucket). 0, or -1 when memory is short. */
-typedef int (*shard_partition_fn)(const uint8_t *rec, size_t len, size_t buckets,
-                                  shard_classify_fn classify, void *arg,
-                                  struct shard_part *out);
-
-/* lb says where the fleet comes from; target is every gateway's lane's target but for
- * its endpoint. ops: the wire protocol (NULL: from target->protocol). NULL with a
- * message in err when the target cannot work. */
+/* target->load_balance says where the fleet comes from; target is every gateway's
+ * lane's target but for its endpoint. ops: the wire protocol (NULL: from
+ * target->protocol). NULL with a message in err when the target cannot work. */
 struct shard *shard_new(uv_loop_t *loop, const struct export_target *target,
-                        const struct config_load_balance *lb,
-                        const struct exporter_transport_ops *ops, shard_partition_fn partition,
-                        char *err, size_t errlen);
+                        const struct exporter_transport_ops *ops, char *err, size_t errlen);
 
 /* Makes endpoints ("address:port") the fleet, as the DNS resolver does on a change;
  * with resolver static the list is given once at creation. */

@@ -13,14 +13,17 @@
 #include "base/log.h"
 #include "export/export_target.h"
 #include "export/lane.h"
+#include "export/shard.h"
 #include "pipeline/otlp.h"
 #include "pipeline/sampler.h"
 
 #define LOGGER "spanrelay.pipeline"
 #define PIPELINE_MAX_LANES 16
 
+/* One destination: a lane, or a fleet of them (shard.h) when it has loadBalance. */
 struct pipeline_lane {
     struct lane *lane;
+    struct shard *shard;
     struct sampler sampler;        /* the destination's own ratio */
     int resample;                  /* its ratio is below the primary's: walk again */
 };
@@ -62,8 +65,11 @@ struct pipeline *pipeline_new(uv_loop_t *loop, const struct config *cfg, char *e
     size_t n = export_target_list(cfg, targets, PIPELINE_MAX_LANES);
     for (size_t i = 0; i < n; i++) {
         struct pipeline_lane *pl = &p->lanes[i];
-        pl->lane = lane_new(loop, &targets[i], NULL, err, errlen);
-        if (!pl->lane) {
+        if (export_target_is_sharded(&targets[i]))
+            pl->shard = shard_new(loop, &targets[i], NULL, err, errlen);
+        else
+            pl->lane = lane_new(loop, &targets[i], NULL, err, errlen);
+        if (!pl->lane && !pl->shard) {
             pipeline_free(p);
             return NULL;
         }
@@ -72,6 +78,26 @@ struct pipeline *pipeline_new(uv_loop_t *loop, const struct config *cfg, char *e
         pl->resample = i > 0 && targets[i].sampling_ratio < cfg->sampling_ratio;
     }
     return p;
+}
+
+static void dest_count_sampled_out(struct pipeline_lane *pl, uint64_t spans)
+{
+    if (pl->shard)
+        shard_count_sampled_out(pl->shard, spans);
+    else
+        lane_count_sampled_out(pl->lane, spans);
+}
+
+/* Spans dropped for a full ring, 0 when all were taken. */
+static uint32_t dest_push(struct pipeline_lane *pl, const uint8_t *rec, size_t len,
+                          uint32_t spans)
+{
+    uint32_t dropped = 0;
+    if (pl->shard)
+        shard_push(pl->shard, rec, len, spans, &dropped);
+    else if (lane_push(pl->lane, rec, len, spans) == LANE_OVERFLOW)
+        dropped = spans;
+    return dropped;
 }
 
 static void count_walk(enum stats_transport t, const struct otlp_counts *c)
@@ -101,12 +127,12 @@ static void push_resampled(struct pipeline_lane *pl, const uint8_t *rec, size_t 
     if (otlp_rewrite(rec, len, &opts, &out, &out_len, &counts, err, sizeof(err)) < 0) {
         /* The primary's own output always walks; should it not, nothing is lost from
          * the books: the lane counts it as not kept. */
-        lane_count_sampled_out(pl->lane, sampled_out + otlp_count_spans(rec, len));
+        dest_count_sampled_out(pl, sampled_out + otlp_count_spans(rec, len));
         return;
     }
-    lane_count_sampled_out(pl->lane, sampled_out + counts.sampled_out);
+    dest_count_sampled_out(pl, sampled_out + counts.sampled_out);
     if (counts.kept > 0)
-        lane_push(pl->lane, out ? out : rec, out ? out_len : len, (uint32_t)counts.kept);
+        dest_push(pl, out ? out : rec, out ? out_len : len, (uint32_t)counts.kept);
     free(out);
 }
 
@@ -117,21 +143,22 @@ static void fan_out(struct pipeline *p, const uint8_t *rec, size_t len,
     for (size_t i = 0; i < p->lane_count; i++) {
         struct pipeline_lane *pl = &p->lanes[i];
         if (counts->kept == 0) {
-            lane_count_sampled_out(pl->lane, counts->sampled_out);
+            dest_count_sampled_out(pl, counts->sampled_out);
             continue;
         }
         if (pl->resample) {
             push_resampled(pl, rec, len, counts->sampled_out);
             continue;
         }
-        lane_count_sampled_out(pl->lane, counts->sampled_out);
-        if (lane_push(pl->lane, rec, len, (uint32_t)counts->kept) == LANE_OVERFLOW && i == 0) {
-            res->rejected_spans += counts->kept;
+        dest_count_sampled_out(pl, counts->sampled_out);
+        uint32_t dropped = dest_push(pl, rec, len, (uint32_t)counts->kept);
+        if (dropped > 0 && i == 0) {
+            res->rejected_spans += dropped;
             size_t used = strlen(res->message);
             snprintf(res->message + used, sizeof(res->message) - used,
                      "%sbuffer full: %llu spans dropped (spanrelay buffer.maxBytes reached; the "
                      "backend is slow or down)",
-                     used ? "; " : "", (unsigned long long)counts->kept);
+                     used ? "; " : "", (unsigned long long)dropped);
         }
     }
 }
@@ -170,7 +197,8 @@ size_t pipeline_destinations(const struct pipeline *p, const struct stats_destin
 {
     size_t n = 0;
     for (; n < p->lane_count && n < max; n++)
-        out[n] = lane_stats(p->lanes[n].lane);
+        out[n] = p->lanes[n].shard ? shard_stats(p->lanes[n].shard)
+                                   : lane_stats(p->lanes[n].lane);
     return n;
 }
 
@@ -192,8 +220,12 @@ void pipeline_drain(struct pipeline *p, uint64_t timeout_ms, void (*done)(void *
     /* One more than the lanes, released below, so that a lane finishing at once does
      * not end the drain before the others have started theirs. */
     p->lanes_draining = p->lane_count + 1;
-    for (size_t i = 0; i < p->lane_count; i++)
-        lane_drain(p->lanes[i].lane, timeout_ms, on_lane_drained, p);
+    for (size_t i = 0; i < p->lane_count; i++) {
+        if (p->lanes[i].shard)
+            shard_drain(p->lanes[i].shard, timeout_ms, on_lane_drained, p);
+        else
+            lane_drain(p->lanes[i].lane, timeout_ms, on_lane_drained, p);
+    }
     on_lane_drained(p);
 }
 
@@ -201,7 +233,9 @@ void pipeline_free(struct pipeline *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; i < p->lane_count; i++)
+    for (size_t i = 0; i < p->lane_count; i++) {
+        shard_free(p->lanes[i].shard);
         lane_free(p->lanes[i].lane);
+    }
     free(p);
 }

@@ -363,7 +363,7 @@ class Daemon:
             })
             overrides = copy.deepcopy(self.overrides)
             otel = overrides.get('otel') or {}
-            if otel.get('endpoint') and 'enabled' not in otel:
+            if (otel.get('endpoint') or otel.get('loadBalance')) and 'enabled' not in otel:
                 otel['enabled'] = True
             self.config = merge_config(defaults, overrides)
             listen = (self.config.get('health') or {}).get('listen', '')

@@ -188,6 +188,40 @@ class TestFleetDns(unittest.TestCase):
 
 
 class TestSharding(FleetTest):
+    def test_a_static_fleet_as_a_second_destination(self):
+        """destinations[] may be a fleet too: the primary gets every span, the fleet each
+        trace at its owner, and /metrics and /health show each gateway under the
+        destination's name."""
+        tempo = FakeBackend(grpc=True, http=False)
+        tempo.start()
+        self.addCleanup(tempo.stop)
+        fleet_lb = {'resolver': 'static', 'endpoints': [endpoint(ip) for ip in GATEWAYS[:3]]}
+        d = Daemon({'otel': {'endpoint': tempo.grpc_endpoint},
+                    'exporter': {'batchTimeout': '50ms'},
+                    'destinations': [{'name': 'gateways', 'loadBalance': fleet_lb}]},
+                   wrapper=self.fleet.wrap([]))
+        d.start()
+        self.addCleanup(d.close)
+        summary, _ = self.emit(d, traces=300, spans=900)
+        self.wait_spans(900)
+        self.assertTrue(wait_for(lambda: tempo.span_count() >= 900, timeout=30))
+        self.assert_owners([summary], ring_of(GATEWAYS[:3]))
+        self.assert_exactly_once([summary])
+        self.assertTrue(wait_for(lambda: accounting(d.metrics())['holds'], timeout=10))
+        acc = self.assert_books(d)
+        self.assertEqual(acc['destinations']['gateways']['terms']
+                         ['spanrelay_spans_exported_total'], 900)
+        metrics = d.metrics()
+        per_gateway = {ip: self.gateways[ip].span_count() for ip in GATEWAYS[:3]}
+        for ip in GATEWAYS[:3]:
+            key = ('spanrelay_gateway_spans_exported_total{destination="gateways",'
+                   'endpoint="%s"}' % endpoint(ip))
+            self.assertEqual(metrics.get(key), per_gateway[ip], key)
+        lb = d.health()['destinations'][1]['load_balance']
+        self.assertEqual(lb['resolver'], 'static')
+        self.assertEqual(lb['ring'], [endpoint(ip) for ip in GATEWAYS[:3]])
+        self.assertNotIn('load_balance', d.health()['destinations'][0])
+
     def test_pods_agree_with_the_collector_ring_and_a_fourth_gateway_moves_a_quarter(self):
         self.fleet.set_records(GATEWAYS[:3])
         pod_a, pod_b = self.dns_pod(), self.dns_pod()

@@ -1332,8 +1332,7 @@ START_TEST(test_load_balance_static)
     ck_assert_uint_eq(cfg.load_balance.eject_after_ms, 10000);
     /* a fleet without otel.enabled means "export there"; no endpoint is needed */
     ck_assert_int_eq(cfg.enabled, 1);
-    ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), -1);
-    ck_assert_str_eq(err, "otel.loadBalance: not supported by this version of spanrelay");
+    ck_assert_msg(config_validate(&cfg, err, sizeof(err)) == 0, "%s", err);
     /* a second file replaces the list */
     ck_assert_msg(load("otel:\n  loadBalance:\n    resolver: static\n"
                        "    endpoints:\n      - a:1\n") == 0, "%s", err);
@@ -1442,6 +1441,51 @@ START_TEST(test_load_balance_errors)
 }
 END_TEST
 
+/* A destination may be a fleet: no endpoint needed, the same keys and checks as the
+ * primary's, messages naming destinations[i]. */
+START_TEST(test_destination_load_balance)
+{
+    ck_assert_msg(load("destinations:\n  - name: v\n    endpoint: http://v:1\n"
+                       "  - name: gateways\n    loadBalance:\n      resolver: dns\n"
+                       "      hostname: gw.obs.svc\n      port: 4317\n"
+                       "      ejectAfter: 2s\n") == 0, "%s", err);
+    const struct config_load_balance *lb = &cfg.destinations[1].load_balance;
+    ck_assert_int_eq(lb->resolver, CONFIG_RESOLVER_DNS);
+    ck_assert_str_eq(lb->hostname, "gw.obs.svc");
+    ck_assert_uint_eq(lb->port, 4317);
+    ck_assert_uint_eq(lb->interval_ms, 5000);
+    ck_assert_uint_eq(lb->eject_after_ms, 2000);
+    ck_assert_int_eq(cfg.destinations[0].load_balance.resolver, CONFIG_RESOLVER_NONE);
+    ck_assert_msg(config_validate(&cfg, err, sizeof(err)) == 0, "%s", err);
+    assert_fresh_load_error("destinations:\n  - name: v\n    endpoint: http://v:1\n"
+                            "  - name: w\n    loadBalance:\n      resolver: dns\n"
+                            "      hostname: gw_1\n      port: 1\n",
+                            "destinations[1].loadBalance.hostname: must be a DNS name without "
+                            "a port (host must be a name or an address (letters, digits, '.', "
+                            "'-')), got \"gw_1\" at line 7");
+    assert_fresh_load_error("destinations:\n  - name: w\n    loadBalance:\n"
+                            "      resolver: static\n",
+                            "destinations[0].loadBalance.endpoints: required with resolver "
+                            "static (loadBalance at line 4)");
+    assert_fresh_load_error("destinations:\n  - name: w\n    loadBalance:\n"
+                            "      resolver: static\n      endpoints: [a:1]\n      port: 2\n",
+                            "destinations[0].loadBalance.port: not used with resolver static "
+                            "at line 6");
+    assert_fresh_load_error("destinations:\n  - name: w\n    loadBalance:\n"
+                            "      hostnames: x\n",
+                            "destinations[0].loadBalance.hostnames: unknown key at line 4");
+    /* one spool directory cannot serve a lane per gateway */
+    config_free(&cfg);
+    ck_assert_int_eq(config_defaults(&cfg), 0);
+    ck_assert_int_eq(load("buffer:\n  spool:\n    dir: /tmp\ndestinations:\n  - name: w\n"
+                          "    loadBalance:\n      resolver: static\n      endpoints: [a:1]\n"),
+                     0);
+    ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), -1);
+    ck_assert_str_eq(err, "buffer.spool.dir: not supported with destinations[0].loadBalance (a "
+                          "spool serves one endpoint, a fleet has a lane per gateway)");
+}
+END_TEST
+
 START_TEST(test_free_twice)
 {
     env_put("OTEL_EXPORTER_OTLP_HEADERS", "a=1");
@@ -1524,7 +1568,8 @@ START_TEST(test_destination_errors)
     assert_load_error("destinations:\n  - endpoint: http://v:1\n",
                       "destinations[0].name: required (destination at line 2)");
     assert_load_error("destinations:\n  - name: v\n",
-                      "destinations[0].endpoint: required (destination at line 2)");
+                      "destinations[0].endpoint: required without loadBalance (destination "
+                      "at line 2)");
     assert_load_error("destinations:\n  - name: v\n    endpoint: http://v:1\n"
                       "  - name: v\n    endpoint: http://w:1\n",
                       "destinations[1].name: \"v\" is already destinations[0].name at line 4");
@@ -1680,6 +1725,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_load_balance_dns);
     tcase_add_test(tc, test_load_balance_enabled_false_stays_off);
     tcase_add_test(tc, test_load_balance_errors);
+    tcase_add_test(tc, test_destination_load_balance);
     tcase_add_test(tc, test_free_twice);
     suite_add_tcase(s, tc);
 

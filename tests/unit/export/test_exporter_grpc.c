@@ -1073,6 +1073,32 @@ START_TEST(test_tls_wrong_ip_address)
 }
 END_TEST
 
+/* A gateway found by DNS: the connection goes to its address, the certificate is
+ * checked against (and SNI names) the fleet's hostname. */
+START_TEST(test_tls_server_name_for_an_address)
+{
+    tls_setup("wrong", "127.0.0.1");
+    fx.cfg.certificate = (char *)cert_file("ca");
+    fx.cfg.tls_server_name = "wrong.example";
+    transport_create();
+    prepare(0, 1, 0, "");
+    send_and_wait(1);
+    assert_outcome(0, EXPORTER_OK, NULL);
+}
+END_TEST
+
+START_TEST(test_tls_server_name_mismatch)
+{
+    tls_setup("good", "127.0.0.1");
+    fx.cfg.certificate = (char *)cert_file("ca");
+    fx.cfg.tls_server_name = "wrong.example";
+    transport_create();
+    prepare(0, 1, 0, "");
+    send_and_wait(1);
+    assert_outcome(0, EXPORTER_RETRY, "certificate verify failed: hostname mismatch");
+}
+END_TEST
+
 START_TEST(test_tls_insecure)
 {
     tls_setup("wrong", "127.0.0.1");
@@ -1157,6 +1183,8 @@ static Suite *exporter_grpc_suite(void)
     tcase_add_test(tls, test_tls_wrong_host_name);
     tcase_add_test(tls, test_tls_wrong_ip_address);
     tcase_add_test(tls, test_tls_insecure);
+    tcase_add_test(tls, test_tls_server_name_for_an_address);
+    tcase_add_test(tls, test_tls_server_name_mismatch);
     tcase_add_test(tls, test_tls_to_plaintext_backend);
     suite_add_tcase(s, tls);
     return s;

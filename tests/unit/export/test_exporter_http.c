@@ -771,13 +771,15 @@ END_TEST
 
 /* --- TLS ---------------------------------------------------------------------- */
 
-static struct exporter_result tls_request(const char *certificate, int insecure)
+static struct exporter_result tls_request_named(const char *certificate, int insecure,
+                                               const char *server_name)
 {
     struct harness h;
     backend_start("ok", 1);
     harness_init(&h, "https", "");
     h.cfg.certificate = (char *)certificate;
     h.cfg.insecure = insecure;
+    h.cfg.tls_server_name = server_name;
     harness_open(&h);
     send_request(&h, &requests[0]);
     run_until_done(&h, 1, 10000);
@@ -785,6 +787,11 @@ static struct exporter_result tls_request(const char *certificate, int insecure)
     harness_close(&h);
     backend_stop();
     return res;
+}
+
+static struct exporter_result tls_request(const char *certificate, int insecure)
+{
+    return tls_request_named(certificate, insecure, NULL);
 }
 
 START_TEST(test_tls_with_ca)
@@ -808,6 +815,19 @@ START_TEST(test_tls_insecure)
 {
     struct exporter_result r = tls_request(NULL, 1);
     ck_assert_msg(r.outcome == EXPORTER_OK, "message: %s", r.message);
+}
+END_TEST
+
+/* A gateway found by DNS: the connection goes to the endpoint's address (127.0.0.1),
+ * the certificate is checked against the fleet's name. */
+START_TEST(test_tls_server_name)
+{
+    struct exporter_result r = tls_request_named(ca_pem, 0, "localhost");
+    ck_assert_msg(r.outcome == EXPORTER_OK, "message: %s", r.message);
+    r = tls_request_named(ca_pem, 0, "gateways.example");
+    ck_assert_int_eq(r.outcome, EXPORTER_RETRY);
+    ck_assert_int_eq(r.connected, 0);
+    ck_assert_msg(strstr(r.message, "gateways.example") != NULL, "message: %s", r.message);
 }
 END_TEST
 
@@ -972,6 +992,7 @@ static Suite *exporter_http_suite(void)
     tcase_add_test(tc, test_tls_with_ca);
     tcase_add_test(tc, test_tls_wrong_ca);
     tcase_add_test(tc, test_tls_insecure);
+    tcase_add_test(tc, test_tls_server_name);
     tcase_add_test(tc, test_create_errors);
     tcase_add_test(tc, test_shutdown_in_flight);
     tcase_add_test(tc, test_shutdown_waiting);

@@ -1,7 +1,7 @@
 /* test_shard.c — shard.c against fake gateways (one fake transport per lane, each
- * gateway up or down at the test's word) and a record-level partition: every span
- * reaches the gateway the ring names; a gateway that leaves hands its backlog to the
- * new owners; an unreachable one is ejected after ejectAfter, its backlog re-routed,
+ * gateway up or down at the test's word): every span reaches the gateway the ring
+ * names, a request mixing traces being split by otlp_partition; a gateway that leaves
+ * hands its backlog to the new owners; an unreachable one is ejected after ejectAfter, its backlog re-routed,
  * and readmitted when it answers; records from before the first fleet wait for it; and
  * the destination's books balance through every move. */
 #include "unit.h"
@@ -130,31 +130,6 @@ static const struct exporter_transport_ops gw_ops = {
     .destroy = gw_destroy,
 };
 
-/* ---------------------------------------------------------------- records */
-
-/* Splits a concatenation of otlp_record.h records, each whole to the bucket of its
- * trace. */
-static int record_partition(const uint8_t *rec, size_t len, size_t buckets,
-                            shard_classify_fn classify, void *arg, struct shard_part *out)
-{
-    size_t at = 0;
-    while (at < len) {
-        size_t rs_len = (size_t)(rec[at + 1] & 0x7f) | (size_t)rec[at + 2] << 7;
-        size_t whole = 3 + rs_len;
-        size_t b = classify(arg, rec + at + OTLP_RECORD_TRACE_ID_AT, 0, rec + at, whole);
-        ck_assert_uint_lt(b, buckets);
-        uint8_t *grown = realloc(out[b].data, out[b].len + whole);
-        if (!grown)
-            return -1;
-        memcpy(grown + out[b].len, rec + at, whole);
-        out[b].data = grown;
-        out[b].len += whole;
-        out[b].spans += (uint32_t)otlp_count_spans(rec + at, whole);
-        at += whole;
-    }
-    return 0;
-}
-
 /* ---------------------------------------------------------------- fixture */
 
 static uv_loop_t loop;
@@ -214,7 +189,8 @@ static void start(size_t n)
     char err[256];
     lb.endpoints.items = (char **)names;
     lb.endpoints.count = n;
-    sh = shard_new(&loop, &target, &lb, &gw_ops, record_partition, err, sizeof(err));
+    target.load_balance = lb;
+    sh = shard_new(&loop, &target, &gw_ops, err, sizeof(err));
     ck_assert_msg(sh != NULL, "%s", err);
 }
 
@@ -314,6 +290,36 @@ START_TEST(test_every_trace_at_its_owner)
     ck_assert_uint_eq(shard_members(sh), 3);
     for (int g = 0; g < 3; g++)
         ck_assert_int_eq(ring_logged("joined", names[g]), 1);
+}
+END_TEST
+
+/* One request holding 40 traces (records concatenated: one request in protobuf) is
+ * split, each span at its trace's owner and every span once. */
+START_TEST(test_a_request_of_many_traces_is_split_by_owner)
+{
+    static uint8_t buf[40 * 256];
+    size_t len = 0;
+    struct hashring *r = hashring_new(names, 3, HASHRING_POINTS);
+    start(3);
+    for (int i = 0; i < 40; i++) {
+        size_t one = make_record(buf + len, 2, (uint8_t)(100 + 3 * i));
+        const char *owner = hashring_endpoint(r, hashring_owner(r, buf + len +
+                                                                     OTLP_RECORD_TRACE_ID_AT));
+        for (int g = 0; g < GATEWAYS; g++)
+            if (strcmp(names[g], owner) == 0)
+                expected[g] += 2;
+        len += one;
+    }
+    hashring_free(r);
+    uint32_t dropped = 7;
+    pushed = 80;
+    ck_assert_int_eq(shard_push(sh, buf, len, 80, &dropped), LANE_PUSHED);
+    ck_assert_uint_eq(dropped, 0);
+    ck_assert(run_until(all_delivered, 5000));
+    assert_at_owners();
+    for (int g = 0; g < 3; g++)
+        ck_assert_uint_gt(gws[g].spans, 0);
+    assert_books();
 }
 END_TEST
 
@@ -465,6 +471,7 @@ static Suite *shard_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_every_trace_at_its_owner);
+    tcase_add_test(tc, test_a_request_of_many_traces_is_split_by_owner);
     tcase_add_test(tc, test_leaving_gateway_hands_its_backlog_to_the_new_owners);
     tcase_add_test(tc, test_unreachable_gateway_ejected_then_readmitted);
     tcase_add_test(tc, test_records_wait_for_the_first_fleet);
