@@ -3,8 +3,8 @@
  * Records are concatenated as they are (protobuf repeated fields concatenate, so the
  * joined records are one valid ExportTraceServiceRequest) until the target's
  * maxBatchBytes or maxBatchSpans would be passed, or when its batchTimeout has passed
- * since the oldest record waiting. A single record larger than the limits is sent on
- * its own. Whoever sends (the lane) decides how many batches may be out at once: the
+ * since the oldest record waiting. A single record larger than the limits is handed
+ * over on its own (the exporter splits it). Whoever sends (the lane) decides how many batches may be out at once: the
  * batcher asks can_send() before each batch and hands it to send(). */
 #ifndef SPANRELAY_BATCHER_H
 #define SPANRELAY_BATCHER_H

@@ -5,8 +5,10 @@
  * A batch is compressed once, then sent and resent as is. The exporter holds at most
  * capacity batches (in flight plus waiting to retry): while the backend is down the
  * batcher stops handing it more, so the ring absorbs what it can and drops the rest,
- * and memory outside the ring stays bounded by capacity × exporter.maxBatchBytes (a
- * compressed batch keeps only its compressed body).
+ * and memory outside the ring stays bounded by capacity × exporter.maxBatchBytes, or
+ * by the largest record when a single one is larger (a compressed batch keeps only its
+ * compressed body). The pieces a batch is split into take its place: while they are
+ * out the batcher hands over nothing more.
  *
  * State for /health: `ready` once an export succeeds; `failing` while exports reach the
  * backend (or its connection) but come back retryable or unanswered — a black hole or
@@ -19,8 +21,9 @@
 #include <string.h>
 
 #include "base/compress.h"
-#include "export/exporter_transport.h"
 #include "base/log.h"
+#include "export/batch_split.h"
+#include "export/exporter_transport.h"
 #include "export/retry.h"
 
 #define LOGGER "otel.exporter"
@@ -63,6 +66,7 @@ struct exporter {
     struct log_limiter retry_limiter;
     struct log_limiter drop_limiter;
     struct log_limiter partial_limiter;
+    struct log_limiter split_limiter;
 };
 
 static void item_free(struct export_item *it)
@@ -121,6 +125,13 @@ static void arm_retry_timer(struct exporter *e)
 {
     if (!e->retry_head || e->freeing)
         return;
+    /* With the transport full, its next answer sends what is due (send_due); a timer
+     * due now would fire again and again within one turn of the loop, which would
+     * never poll for that answer. */
+    if (e->in_flight >= e->ops->capacity(e->transport)) {
+        uv_timer_stop(&e->retry_timer);
+        return;
+    }
     uint64_t now = uv_now(e->loop);
     uint64_t at = e->retry_head->not_before_ms;
     uv_timer_start(&e->retry_timer, on_retry_timer, at > now ? at - now : 0, 0);
@@ -181,6 +192,7 @@ struct exporter *exporter_new(uv_loop_t *loop, const struct export_target *targe
     e->retry_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
     e->drop_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
     e->partial_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
+    e->split_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
     e->transport = e->ops->create(loop, target, e, err, errlen);
     if (!e->transport) {
         free(e);
@@ -242,7 +254,9 @@ static void item_compress(struct exporter *e, struct export_item *it)
     }
 }
 
-void exporter_send(struct exporter *e, struct exporter_batch *batch)
+/* Starts a batch: sent now when the transport has room, queued first in line
+ * otherwise (its not_before is its first try). */
+static void item_start(struct exporter *e, struct exporter_batch *batch)
 {
     struct export_item *it = calloc(1, sizeof(*it));
     if (!it) {
@@ -253,7 +267,6 @@ void exporter_send(struct exporter *e, struct exporter_batch *batch)
     }
     it->batch = batch;
     it->req.owner = it;
-    batch->first_try_ms = uv_now(e->loop);
     batch->attempts = 0;
     item_compress(e, it);
     if (e->in_flight < e->ops->capacity(e->transport)) {
@@ -263,6 +276,56 @@ void exporter_send(struct exporter *e, struct exporter_batch *batch)
         retry_queue_insert(e, it);
         arm_retry_timer(e);
     }
+}
+
+/* Starts each piece, in order. */
+static void start_pieces(struct exporter *e, struct exporter_batch *pieces)
+{
+    while (pieces) {
+        struct exporter_batch *p = pieces;
+        pieces = p->next;
+        p->next = NULL;
+        item_start(e, p);
+    }
+}
+
+/* The most bytes a request may hold: maxBatchBytes, or less once the backend showed
+ * where its ceiling is. */
+static size_t request_limit(const struct exporter *e)
+{
+    uint64_t learned = e->st->max_request_bytes;
+    return learned && learned < e->target->max_batch_bytes ? (size_t)learned
+                                                           : e->target->max_batch_bytes;
+}
+
+void exporter_send(struct exporter *e, struct exporter_batch *batch)
+{
+    batch->first_try_ms = uv_now(e->loop);
+    size_t max_bytes = request_limit(e);
+    /* The batcher keeps its batches within the limits, but a single record may be
+     * larger (an SDK's whole export, or one from before a ceiling was learned). */
+    if (batch->spans > 1 && (batch->spans > e->target->max_batch_spans || batch->len > max_bytes)) {
+        char err[128];
+        struct exporter_batch *pieces = batch_split_limits(batch, batch->data,
+                                                           e->target->max_batch_spans, max_bytes,
+                                                           err, sizeof(err));
+        if (pieces) {
+            free(batch->data);
+            free(batch);
+            start_pieces(e, pieces);
+            return;
+        }
+        /* Sent whole: the backend may well take it. */
+        const char *why = err;
+        log_write_limited(&e->split_limiter, LOG_WARNING, LOGGER,
+                          "cannot split a request over the batch limits, sending it whole",
+                          (struct log_field[]){ LOG_STR("error", why),
+                                                LOG_INT("spans", batch->spans),
+                                                LOG_INT("bytes", batch->len),
+                                                LOG_STR("destination", e->target->name) },
+                          4);
+    }
+    item_start(e, batch);
 }
 
 static void warn(struct exporter *e, struct log_limiter *lim, const char *msg,

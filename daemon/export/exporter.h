@@ -6,7 +6,9 @@
  * done callback exactly once per batch, when the batch is finished for good: accepted
  * (wholly or partly) by the backend, or given up on (non-retryable answer, retries
  * exhausted past exporter.retry.maxElapsedTime, shutdown). Retrying in between is the
- * exporter's business. Nothing the backend does blocks the loop or touches ingest.
+ * exporter's business. A batch over the target's maxBatchSpans or maxBatchBytes is
+ * split before it is sent (batch_split.h); the done callback is then called once per
+ * piece instead, with the piece, and the pieces' spans add up to the batch's. Nothing the backend does blocks the loop or touches ingest.
  * Log lines are WARNING at most, logger "otel.exporter", rate-limited, with the
  * destination's name; header values never appear in them nor in last_error.
  *

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "export/exporter.h"
 #include "fake_transport.h"
+#include "otlp_request.h"
 
 #define MAX_DONE 64
 
@@ -376,6 +377,100 @@ START_TEST(test_compression_sends_gzip_once_for_every_attempt)
 }
 END_TEST
 
+/* A real request of resources x 1 scope x spans spans of about span_bytes each. */
+static uint32_t send_request(struct exporter *e, unsigned resources, unsigned spans,
+                             size_t span_bytes)
+{
+    struct req_buf body = { 0 };
+    uint32_t next = 0;
+    struct exporter_batch *b = calloc(1, sizeof(*b));
+    uint32_t n = req_build(&body, resources, 1, spans, span_bytes, span_bytes / 2, &next);
+    b->spans = n;
+    b->data = body.data;
+    b->len = body.len;
+    exporter_send(e, b);
+    return n;
+}
+
+/* What the fake was sent, in order: every span once, in order; returns the spans. */
+static uint32_t check_sent(size_t max_spans, size_t max_bytes)
+{
+    uint32_t expect = 0;
+    for (int i = 0; i < fake.sent_count; i++) {
+        uint32_t n = req_check(fake.sent[i].body, fake.sent[i].len, &expect);
+        ck_assert_uint_le(n, max_spans);
+        ck_assert_uint_le(fake.sent[i].len, max_bytes);
+    }
+    return expect;
+}
+
+static uint64_t done_exported(void)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < done_count; i++)
+        n += done[i].exported;
+    return n;
+}
+
+static int all_exported(void *arg)
+{
+    return done_exported() >= *(uint64_t *)arg;
+}
+
+/* maxBatchSpans 100: a 1024-span record leaves as eleven requests. */
+START_TEST(test_record_over_the_span_limit_is_split_before_sending)
+{
+    target.max_batch_spans = 100;
+    struct exporter *e = new_exporter();
+    ck_assert_uint_eq(send_request(e, 1, 1024, 60), 1024);
+    run_until_done(11, 2000);
+    ck_assert_int_eq(fake.sent_count, 11);
+    ck_assert_uint_eq(check_sent(100, SIZE_MAX), 1024);
+    ck_assert_uint_eq(done_exported(), 1024);
+    ck_assert_uint_eq(st.requests, 11);
+    free_exporter(e);
+}
+END_TEST
+
+START_TEST(test_record_over_the_byte_limit_is_split_before_sending)
+{
+    target.max_batch_bytes = 4096;
+    struct exporter *e = new_exporter();
+    uint64_t spans = send_request(e, 3, 100, 150);
+    ck_assert(fake_run_until(&loop, all_exported, &spans, 2000));
+    ck_assert_uint_eq(check_sent(SIZE_MAX, 4096), spans);
+    ck_assert_int_ge(fake.sent_count, 300 * 170 / 4096);
+    free_exporter(e);
+}
+END_TEST
+
+/* Pieces beyond the transport's capacity wait for its answers; the loop keeps turning
+ * meanwhile (a retry timer due at once while the transport is full would spin inside
+ * one turn of the loop and never see the answer). */
+START_TEST(test_pieces_wait_for_a_full_transport)
+{
+    target.max_batch_spans = 100;
+    fake.capacity = 1;
+    fake_script((struct fake_answer){ .outcome = FAKE_HOLD });
+    fake_script((struct fake_answer){ EXPORTER_OK, 1, 0, 0, 0, NULL });
+    struct exporter *e = new_exporter();
+    uint64_t spans = send_request(e, 1, 1024, 60);
+    int never = 1;
+    ck_assert(!fake_run_until(&loop, done_at_least, &never, 100));
+    ck_assert_int_eq(fake.sent_count, 1);
+    ck_assert_int_eq(exporter_can_send(e), 0);
+    struct exporter_result res;
+    fake_result(&(struct fake_answer){ EXPORTER_OK, 1, 0, 0, 0, NULL }, &res);
+    fake.held_count = 0;
+    exporter_transport_done(fake.e, fake.held[0], &res);
+    ck_assert(fake_run_until(&loop, all_exported, &spans, 2000));
+    ck_assert_int_eq(fake.sent_count, 11);
+    ck_assert_uint_eq(check_sent(100, SIZE_MAX), 1024);
+    ck_assert_int_eq(exporter_can_send(e), 1);
+    free_exporter(e);
+}
+END_TEST
+
 static Suite *exporter_suite(void)
 {
     Suite *s = suite_create("exporter");
@@ -396,6 +491,9 @@ static Suite *exporter_suite(void)
     tcase_add_test(tc, test_free_counts_in_flight_apart_from_waiting);
     tcase_add_test(tc, test_create_error_is_returned);
     tcase_add_test(tc, test_compression_sends_gzip_once_for_every_attempt);
+    tcase_add_test(tc, test_record_over_the_span_limit_is_split_before_sending);
+    tcase_add_test(tc, test_record_over_the_byte_limit_is_split_before_sending);
+    tcase_add_test(tc, test_pieces_wait_for_a_full_transport);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -13,6 +13,7 @@
 #include "export/lane.h"
 #include "fake_transport.h"
 #include "otlp_record.h"
+#include "otlp_request.h"
 
 static uv_loop_t loop;
 static uv_timer_t tick;
@@ -365,6 +366,59 @@ START_TEST(test_bad_target_is_an_error_naming_the_key)
 }
 END_TEST
 
+/* ---- splitting ---- */
+
+static struct lane *watched;     /* the lane whose books are checked after every answer */
+
+static void books_balance_now(void)
+{
+    assert_books_balance(watched);
+}
+
+/* Pushes a request of spans spans of about span_bytes each; returns its spans. */
+static uint32_t push_request(struct lane *l, unsigned spans, size_t span_bytes)
+{
+    struct req_buf body = { 0 };
+    uint32_t next = 0;
+    uint32_t n = req_build(&body, 1, 1, spans, span_bytes, 0, &next);
+    pushed += n;
+    ck_assert_int_eq(lane_push(l, body.data, body.len, n), LANE_PUSHED);
+    free(body.data);
+    return n;
+}
+
+/* What the fake was sent: every span once, in order, within the limits. */
+static uint32_t check_sent(size_t max_spans, size_t max_bytes)
+{
+    uint32_t expect = 0;
+    for (int i = 0; i < fake.sent_count; i++) {
+        ck_assert_uint_le(req_check(fake.sent[i].body, fake.sent[i].len, &expect), max_spans);
+        ck_assert_uint_le(fake.sent[i].len, max_bytes);
+    }
+    return expect;
+}
+
+/* maxBatchSpans 100 and a 1024-span request: eleven requests, the books exact after
+ * every answer. */
+START_TEST(test_record_over_the_batch_limits_is_split)
+{
+    target.max_batch_spans = 100;
+    target.max_batch_bytes = 1 << 20;
+    target.buffer_max_bytes = 1 << 20;
+    struct lane *l = new_lane();
+    watched = l;
+    fake.after_answer = books_balance_now;
+    push_request(l, 1024, 60);
+    assert_books_balance(l);
+    ck_assert(fake_run_until(&loop, settled, l, 3000));
+    ck_assert_uint_eq(lane_stats(l)->spans.exported, 1024);
+    ck_assert_int_eq(fake.sent_count, 11);
+    ck_assert_uint_eq(check_sent(100, 1 << 20), 1024);
+    assert_books_balance(l);
+    lane_free(l);
+}
+END_TEST
+
 static Suite *lane_suite(void)
 {
     Suite *s = suite_create("lane");
@@ -382,6 +436,7 @@ static Suite *lane_suite(void)
     tcase_add_test(tc, test_hand_back_takes_in_flight_on_a_retryable_answer);
     tcase_add_test(tc, test_hand_back_of_compressed_batches_gives_plain_records);
     tcase_add_test(tc, test_hand_back_refused_while_draining);
+    tcase_add_test(tc, test_record_over_the_batch_limits_is_split);
     suite_add_tcase(s, tc);
     return s;
 }
