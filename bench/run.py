@@ -83,6 +83,15 @@ Row.__new__.__defaults__ = ('none', False, False, 1, None, 1)
 def second_destination(ctx, sections):
     """A second lane to the same sink: its cost is the relay's, the sink counts both."""
     sections['destinations'] = ['  - name: d1', '    endpoint: http://%s' % ctx.sinks[0]]
+
+
+def gateway_fleet(ctx, sections):
+    """The primary as a fleet of the three sinks (loadBalance, static): each span goes to
+    the sink owning its trace id, requests split by the wire walk."""
+    sections['otel'] = ['  enabled: true', '  loadBalance:', '    resolver: static',
+                        '    endpoints: [%s]' % ', '.join(ctx.sinks)]
+
+
 Context = namedtuple('Context', 'sinks dir')
 
 
@@ -102,6 +111,9 @@ def rows():
     for rate, tag in ((10000, '10k'), (0, 'max')):
         out.append(Row('grpc-unix-%s-two-destinations' % tag, 'grpc', 'unix', rate,
                        config=second_destination, copies=2))
+    for rate, tag in ((10000, '10k'), (0, 'max')):
+        out.append(Row('grpc-unix-%s-sharded-3' % tag, 'grpc', 'unix', rate, sinks=3,
+                       config=gateway_fleet))
     return out
 
 

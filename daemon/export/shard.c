@@ -360,17 +360,26 @@ static void on_tick(uv_timer_t *t)
 
 /* ---------------------------------------------------------------- routing */
 
+/* Spans of one trace mostly come together: the last trace's owner is kept. */
 struct classify_ctx {
     const struct hashring *ring;
+    int have_last;
+    uint8_t last_id[16];
+    size_t last_owner;
 };
 
 static size_t classify(void *arg, const uint8_t trace_id[16], size_t span_index,
                        size_t span_bytes)
 {
-    const struct classify_ctx *c = arg;
+    struct classify_ctx *c = arg;
     (void)span_index;
     (void)span_bytes;
-    return hashring_owner(c->ring, trace_id);
+    if (c->have_last && memcmp(c->last_id, trace_id, 16) == 0)
+        return c->last_owner;
+    c->last_owner = hashring_owner(c->ring, trace_id);
+    memcpy(c->last_id, trace_id, 16);
+    c->have_last = 1;
+    return c->last_owner;
 }
 
 static void push_to(struct shard *s, struct member *m, const uint8_t *rec, size_t len,
@@ -395,10 +404,11 @@ static void route(struct shard *s, const uint8_t *rec, size_t len, uint32_t span
         push_to(s, s->by_ring[0], rec, len, spans, dropped);
         return;
     }
-    struct classify_ctx ctx = { .ring = fleet_ring(s->fleet) };
+    struct classify_ctx ctx = { .ring = fleet_ring(s->fleet), .have_last = 0 };
     struct otlp_partition_out out[s->by_ring_count];
     char err[128];
-    if (otlp_partition(rec, len, s->by_ring_count, classify, &ctx, out, err, sizeof(err)) < 0) {
+    if (otlp_partition_walked(rec, len, s->by_ring_count, classify, &ctx, out, err,
+                              sizeof(err)) < 0) {
         /* Only memory can fail here: the record was walked already. */
         s->unrouted_dropped += spans;
         *dropped += spans;

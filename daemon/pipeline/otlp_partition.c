@@ -50,6 +50,7 @@ struct part {
     size_t spans_len, spans_cap;
     struct scope_ref *scopes;
     size_t scopes_len, scopes_cap;
+    int trusted;                 /* spans already walked: not parsed again */
     char *err;
     size_t errlen;
 };
@@ -177,7 +178,7 @@ static int walk_scope(struct part *pt, const uint8_t *p, const uint8_t *end)
         /* A span must itself parse: its trace id is read from it. */
         const uint8_t *q = f.value;
         struct field g;
-        while (q < f.end)
+        while (!pt->trusted && q < f.end)
             if (next_field(&q, f.end, &g) < 0)
                 return fail(pt, "span %zu: malformed field at byte %zu", pt->span_index,
                             (size_t)(g.start - pt->in));
@@ -266,12 +267,12 @@ static int walk_resource(struct part *pt, const uint8_t *p, const uint8_t *end)
     return 0;
 }
 
-int otlp_partition(const uint8_t *in, size_t len, size_t nbuckets,
-                   otlp_partition_classify classify, void *arg,
-                   struct otlp_partition_out *out, char *err, size_t errlen)
+static int partition(const uint8_t *in, size_t len, size_t nbuckets,
+                     otlp_partition_classify classify, void *arg,
+                     struct otlp_partition_out *out, int trusted, char *err, size_t errlen)
 {
     struct part pt = { .in = in, .nbuckets = nbuckets, .classify = classify, .arg = arg,
-                       .out = out, .err = err, .errlen = errlen };
+                       .out = out, .trusted = trusted, .err = err, .errlen = errlen };
     memset(out, 0, nbuckets * sizeof(*out));
     pt.caps = calloc(nbuckets ? nbuckets : 1, sizeof(*pt.caps));
     int rc = pt.caps ? 0 : fail(&pt, "out of memory");
@@ -289,6 +290,20 @@ int otlp_partition(const uint8_t *in, size_t len, size_t nbuckets,
     if (rc < 0)
         otlp_partition_free(out, nbuckets);
     return rc;
+}
+
+int otlp_partition(const uint8_t *in, size_t len, size_t nbuckets,
+                   otlp_partition_classify classify, void *arg,
+                   struct otlp_partition_out *out, char *err, size_t errlen)
+{
+    return partition(in, len, nbuckets, classify, arg, out, 0, err, errlen);
+}
+
+int otlp_partition_walked(const uint8_t *in, size_t len, size_t nbuckets,
+                          otlp_partition_classify classify, void *arg,
+                          struct otlp_partition_out *out, char *err, size_t errlen)
+{
+    return partition(in, len, nbuckets, classify, arg, out, 1, err, errlen);
 }
 
 void otlp_partition_free(struct otlp_partition_out *out, size_t nbuckets)

@@ -40,6 +40,14 @@ int otlp_partition(const uint8_t *in, size_t len, size_t nbuckets,
                    otlp_partition_classify classify, void *arg,
                    struct otlp_partition_out *out, char *err, size_t errlen);
 
+/* The same for input the wire walk has already checked (otlp_rewrite's output, and the
+ * records lanes hold): each span is read only as far as its trace_id, not parsed
+ * whole again, which is most of the cost of a partition. A span that would not parse
+ * is copied as it is. */
+int otlp_partition_walked(const uint8_t *in, size_t len, size_t nbuckets,
+                          otlp_partition_classify classify, void *arg,
+                          struct otlp_partition_out *out, char *err, size_t errlen);
+
 /* Frees out[0..nbuckets) and leaves them empty. */
 void otlp_partition_free(struct otlp_partition_out *out, size_t nbuckets);
 

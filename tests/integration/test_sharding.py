@@ -283,6 +283,7 @@ class TestSharding(FleetTest):
         lb = pod.health()['destinations'][0]['load_balance']
         held = [e for e in lb['endpoints'] if e['endpoint'] == endpoint(gone)][0]
         self.assertEqual(held['buffered'] + held['in_flight'], backlog, held)
+        self.assert_books(pod)
 
         self.fleet.set_records([GATEWAYS[0], GATEWAYS[2]])
         self.wait_spans(3000, timeout=30)
@@ -306,6 +307,7 @@ class TestSharding(FleetTest):
         self.stop_gateway(down)
         during, _ = self.emit(pod, traces=300, spans=600)
         self.wait_ring(pod, [GATEWAYS[0], GATEWAYS[1]], timeout=20)
+        self.assert_books(pod)
         self.wait_spans(600, timeout=30)
         self.assert_owners([during], ring_of(GATEWAYS[:2]))
 

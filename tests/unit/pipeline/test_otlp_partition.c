@@ -456,6 +456,41 @@ START_TEST(test_truncations_and_corruptions)
 }
 END_TEST
 
+/* For walked input the fast variant writes exactly what the checking one writes; a
+ * span broken after its trace id is copied as it is instead of refused. */
+START_TEST(test_walked_input_partitions_the_same)
+{
+    char err[128];
+    for (int round = 0; round < 100; round++) {
+        Request *r = request((unsigned)(next_rand() % 4 + 1));
+        size_t len;
+        uint8_t *in = pack(r, &len);
+        size_t nb = (size_t)(next_rand() % MAXB + 1);
+        struct otlp_partition_out a[MAXB], b[MAXB];
+        partition_ok(in, len, nb, by_trace, &nb, a);
+        ck_assert_msg(otlp_partition_walked(in, len, nb, by_trace, &nb, b, err,
+                                            sizeof(err)) == 0, "%s", err);
+        for (size_t i = 0; i < nb; i++) {
+            ck_assert_uint_eq(a[i].len, b[i].len);
+            ck_assert_uint_eq(a[i].spans, b[i].spans);
+            ck_assert(a[i].len == 0 || memcmp(a[i].data, b[i].data, a[i].len) == 0);
+        }
+        otlp_partition_free(a, nb);
+        otlp_partition_free(b, nb);
+        arena_free();
+    }
+    static const uint8_t bad_span[] = { 0x0a, 0x06, 0x12, 0x04, 0x12, 0x02, 0x0a, 0x05 };
+    size_t nb = 1;
+    struct otlp_partition_out out[1];
+    ck_assert_int_eq(otlp_partition_walked(bad_span, sizeof(bad_span), nb, by_trace, &nb, out,
+                                           err, sizeof(err)), 0);
+    ck_assert_uint_eq(out[0].spans, 1);
+    ck_assert_uint_eq(out[0].len, sizeof(bad_span));
+    ck_assert_int_eq(memcmp(out[0].data, bad_span, sizeof(bad_span)), 0);
+    otlp_partition_free(out, nb);
+}
+END_TEST
+
 static Suite *partition_suite(void)
 {
     Suite *s = suite_create("otlp_partition");
@@ -468,6 +503,7 @@ static Suite *partition_suite(void)
     tcase_add_test(tc, test_span_without_trace_id_gets_zeros);
     tcase_add_test(tc, test_bucket_out_of_range_is_an_error);
     tcase_add_test(tc, test_truncations_and_corruptions);
+    tcase_add_test(tc, test_walked_input_partitions_the_same);
     suite_add_tcase(s, tc);
     return s;
 }
