@@ -972,13 +972,13 @@ def trace_id_with_low(low64, high64=0x0123456789abcdef):
 
 # ---------------------------------------------------------------- TLS material
 
-def make_self_signed(directory, cn='localhost'):
-    """(cert_path, key_path) of a fresh self-signed certificate valid for localhost and
-    127.0.0.1 (openssl CLI)."""
+def make_self_signed(directory, cn='localhost', san='DNS:localhost,IP:127.0.0.1'):
+    """(cert_path, key_path) of a fresh self-signed certificate valid for the names of
+    san (by default localhost and 127.0.0.1) (openssl CLI)."""
     cert = os.path.join(directory, 'cert.pem')
     key = os.path.join(directory, 'key.pem')
     subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
                     '-subj', '/CN=%s' % cn, '-keyout', key, '-out', cert,
-                    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
+                    '-addext', 'subjectAltName=' + san],
                    check=True, capture_output=True, timeout=30)
     return cert, key

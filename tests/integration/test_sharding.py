@@ -19,8 +19,8 @@ import unittest
 
 import fleet
 import hashring
-from harness import (Daemon, FakeBackend, accounting, js_available, metric_sum,
-                     require_daemon, run_js, spanrelay_binary, wait_for)
+from harness import (Daemon, FakeBackend, accounting, js_available, make_self_signed,
+                     metric_sum, require_daemon, run_js, spanrelay_binary, wait_for)
 
 PORT = 35090
 GATEWAYS = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']
@@ -188,6 +188,47 @@ class TestFleetDns(unittest.TestCase):
 
 
 class TestSharding(FleetTest):
+    def tls_fleet(self, protocol, port):
+        """TLS to gateways found by DNS, under protocol: their certificate names only the
+        fleet's hostname (no address), so a connection to an address verifies only when
+        that name is the one checked."""
+        cert, key = make_self_signed(self.tmp, cn=fleet.NAME, san='DNS:' + fleet.NAME)
+        ips = GATEWAYS[:3]
+        gws = {}
+        for ip in ips:
+            gw = FakeBackend(grpc=protocol == 'grpc', http=protocol != 'grpc', tls=(cert, key),
+                             host=ip, grpc_port=port, http_port=port)
+            gw.start()
+            self.addCleanup(gw.stop)
+            gws[ip] = gw
+        self.fleet.set_records(ips)
+        d = Daemon({'otel': {'endpoint': 'https://%s:%d' % (fleet.NAME, port),
+                             'protocol': protocol,
+                             'loadBalance': {'resolver': 'dns', 'hostname': fleet.NAME,
+                                             'port': port, 'interval': '300ms'}},
+                    'exporter': {'batchTimeout': '50ms'}},
+                   env={'OTEL_EXPORTER_OTLP_CERTIFICATE': cert}, wrapper=self.fleet.wrap([]))
+        d.start()
+        self.addCleanup(d.close)
+        summary, _ = self.emit(d, traces=200, spans=400)
+        got = lambda: sum(gw.span_count() for gw in gws.values())
+        self.assertTrue(wait_for(lambda: got() >= 400, timeout=30),
+                        (got(), d.health()['destinations'][0]['load_balance']))
+        ring = hashring.HashRing(['%s:%d' % (ip, port) for ip in ips])
+        for ip, gw in gws.items():
+            for s in gw.spans():
+                self.assertEqual(ring.owner(bytes.fromhex(s['traceId'])), '%s:%d' % (ip, port))
+        self.assertEqual(sorted(s['spanId'] for gw in gws.values() for s in gw.spans()),
+                         sorted(s['spanId'] for s in summary['spans']))
+        self.assertTrue(wait_for(lambda: accounting(d.metrics())['holds'], timeout=10))
+        self.assertEqual(self.assert_books(d)['terms']['spanrelay_spans_exported_total'], 400)
+
+    def test_tls_verifies_the_fleet_hostname_grpc(self):
+        self.tls_fleet('grpc', PORT + 1)
+
+    def test_tls_verifies_the_fleet_hostname_http(self):
+        self.tls_fleet('http/protobuf', PORT + 2)
+
     def test_a_static_fleet_as_a_second_destination(self):
         """destinations[] may be a fleet too: the primary gets every span, the fleet each
         trace at its owner, and /metrics and /health show each gateway under the
