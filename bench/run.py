@@ -95,6 +95,18 @@ def gateway_fleet(ctx, sections):
 Context = namedtuple('Context', 'sinks dir')
 
 
+def spool(ctx, sections, ring=None):
+    """A disk spool in the row's directory, large enough never to fill in a run."""
+    sections['buffer'] = (['  maxBytes: %s' % ring] if ring else []) + [
+        '  spool:', '    dir: %s' % ctx.dir, '    maxBytes: 32GiB']
+
+
+def spool_small_ring(ctx, sections):
+    """The backend down: a 4 MiB ring (the smallest receiver.maxRequestBytes allows), so
+    what the relay takes goes to the spool."""
+    spool(ctx, sections, '4MiB')
+
+
 def rows():
     out = []
     for rate, tag in ((10000, '10k'), (0, 'max')):
@@ -114,6 +126,13 @@ def rows():
     for rate, tag in ((10000, '10k'), (0, 'max')):
         out.append(Row('grpc-unix-%s-sharded-3' % tag, 'grpc', 'unix', rate, sinks=3,
                        config=gateway_fleet))
+    # The spool: with a healthy backend it is never touched (the same cost as without);
+    # with the backend down, how fast and how compactly it takes what the ring cannot.
+    for rate, tag in ((10000, '10k'), (0, 'max')):
+        out.append(Row('grpc-unix-%s-spool' % tag, 'grpc', 'unix', rate, config=spool))
+    for rate, tag in ((10000, '10k'), (0, 'max')):
+        out.append(Row('grpc-unix-%s-spool-down' % tag, 'grpc', 'unix', rate, sinks=0,
+                       config=spool_small_ring))
     return out
 
 
@@ -276,7 +295,7 @@ def run_row(row, seconds, pin, profile_requests=0, relay_bin=None):
             wait_healthy(health, sink, 60)
             sinks.append('127.0.0.1:%d' % grpc_port)
             sink_health.append(health)
-        measured = procs[0]
+        measured = procs[0] if procs else None   # the relay, below, but in a limit row
         if not row.limit:
             relay_health = free_port()
             endpoint = sinks[0] if sinks else '127.0.0.1:%d' % free_port()
@@ -312,7 +331,7 @@ def run_row(row, seconds, pin, profile_requests=0, relay_bin=None):
                              check=True)
         gen = json.loads(out.stdout)
         offered = gen['offered_spans']
-        if not row.limit:
+        if not row.limit and row.sinks:
             # Let the relay finish what it holds, so delivered counts the same spans.
             deadline = time.monotonic() + (120 if profile_requests else 15)
             while time.monotonic() < deadline:
@@ -324,9 +343,13 @@ def run_row(row, seconds, pin, profile_requests=0, relay_bin=None):
         cpu = cpu_seconds(measured.pid) - cpu0
         delivered = (sum(received(h) for h in sink_health) - got0) / row.copies
         peak_rss = status_kib(measured.pid, 'VmHWM')
-        dropped = 0
+        dropped = spooled = spool_bytes = 0
         if not row.limit:
-            dropped = int(total(metrics(relay_health), 'spanrelay_spans_dropped_overflow_total'))
+            m = metrics(relay_health)
+            dropped = int(total(m, 'spanrelay_spans_dropped_overflow_total'))
+            # With the backend down: what the spool took (spans and bytes on disk).
+            spooled = total(m, 'spanrelay_spans_spooled')
+            spool_bytes = total(m, 'spanrelay_spool_bytes')
         ir, top = 0, []
         if profile_requests:
             subprocess.run(['callgrind_control', '-d', str(measured.pid)], check=True,
@@ -347,6 +370,8 @@ def run_row(row, seconds, pin, profile_requests=0, relay_bin=None):
             'idle_rss_mib': round(idle_rss / 1024, 1),
             'peak_rss_mib': round(peak_rss / 1024, 1),
             'bytes_per_span': gen['bytes_per_span'],
+            'spooled_spans_per_s': round(spooled / gen['elapsed_s']),
+            'spool_bytes_per_span': round(spool_bytes / spooled, 1) if spooled else 0,
         }
     finally:
         for p in reversed(procs):
@@ -444,16 +469,17 @@ def main():
     if args.compare:
         compare(selected, seconds, pin, args.compare, args.repeat, args.json)
         return
-    fmt = '%-28s %11s %11s %8s %11s %14s %8s %8s'
+    fmt = '%-28s %11s %11s %8s %11s %14s %8s %8s %10s %10s'
     print(fmt % ('row', 'offered/s', 'delivered/s', 'dropped', 'cpu-s/Mspan', 'vs limit',
-                 'idle MiB', 'peak MiB'))
+                 'idle MiB', 'peak MiB', 'spooled/s', 'disk B/sp'))
     for row in selected:
         r = run_row(row, seconds, pin)
         results.append(r)
         print(fmt % (r['row'], r['offered_spans_per_s'], r['delivered_spans_per_s'],
                      r['dropped_overflow'], '%.3f' % r['cpu_s_per_million_spans'],
                      versus_limit(r, results), '%.1f' % r['idle_rss_mib'],
-                     '%.1f' % r['peak_rss_mib']))
+                     '%.1f' % r['peak_rss_mib'], r['spooled_spans_per_s'] or '',
+                     r['spool_bytes_per_span'] or ''))
         sys.stdout.flush()
     if args.json:
         with open(args.json, 'w') as f:

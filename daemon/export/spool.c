@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -84,6 +85,7 @@ struct disk {
     uint64_t bytes;         /* sum of segs[].size */
     uint64_t next_seq;
     int wfd;                /* the last segment, open for writing; -1 when sealed */
+    int lockfd;             /* the directory's "lock" file, flock()ed while open; -1 */
     int rfd;
     uint64_t rfd_seq;
     uint64_t read_seq, read_off;
@@ -676,11 +678,37 @@ static int recover_one(struct spool *sp, struct job *j, uint64_t seq, uint8_t *s
     return 0;
 }
 
+/* One spool per directory: a second one (another process on the same volume, or two
+ * lanes of one name) would number its segments over the first's and move its cursor.
+ * flock() goes with the process, so a killed process leaves no stale lock behind. */
+static int take_lock(struct spool *sp, struct job *j)
+{
+    if (sp->d.lockfd >= 0)
+        return 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/lock", sp->dir);
+    /* Read-only: flock() needs no more, and a file open for writing would keep the
+     * volume from being remounted read-only. */
+    int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return fail(j, "open lock", errno);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        close(fd);
+        return fail(j, err == EWOULDBLOCK ? "lock: another spool uses this directory"
+                                          : "lock", err);
+    }
+    sp->d.lockfd = fd;
+    return 0;
+}
+
 static int recover(struct spool *sp, struct job *j)
 {
     struct disk *d = &sp->d;
     if (mkdir_p(sp->dir) != 0)
         return fail(j, "mkdir", errno);
+    if (take_lock(sp, j) != 0)
+        return -1;
     uint64_t *seqs;
     size_t n;
     if (list_segments(sp, &seqs, &n) != 0)
@@ -1026,13 +1054,23 @@ static int has_room(struct spool *sp)
     return (uint64_t)v.f_bavail * v.f_frsize >= want;
 }
 
+static void close_files(struct disk *d)
+{
+    close_fd(&d->wfd);
+    close_fd(&d->rfd);
+    close_fd(&d->lockfd);
+}
+
 static void job_run(uv_work_t *w)
 {
     struct spool *sp = w->data;
     struct job *j = &sp->job;
     if (j->recover) {
-        if (recover(sp, j) != 0)
+        if (recover(sp, j) != 0) {
+            if (j->closing)
+                close_files(&sp->d);
             return;
+        }
         j->ack_seq = sp->d.read_seq;
         j->ack_off = sp->d.read_off;
     }
@@ -1045,10 +1083,8 @@ static void job_run(uv_work_t *w)
         j->room = has_room(sp);
     if (j->read_budget > 0)
         read_ahead(sp, j);
-    if (j->closing) {
-        close_fd(&sp->d.wfd);
-        close_fd(&sp->d.rfd);
-    }
+    if (j->closing)
+        close_files(&sp->d);
 }
 
 /* --- loop side --------------------------------------------------------------------- */
@@ -1348,7 +1384,7 @@ struct spool *spool_open(uv_loop_t *loop, const struct spool_options *o, spool_w
     sp->segment_bytes = seg > SEG_HDR ? seg : SEG_HDR + 1;
     sp->wake = wake;
     sp->arg = arg;
-    sp->d.wfd = sp->d.rfd = -1;
+    sp->d.wfd = sp->d.rfd = sp->d.lockfd = -1;
     uv_timer_init(loop, &sp->timer);
     sp->timer.data = sp;
     start_job(sp);

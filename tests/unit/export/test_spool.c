@@ -826,6 +826,31 @@ START_TEST(test_read_only_dir)
 }
 END_TEST
 
+/* A second spool on a directory in use (another process on the same volume, two lanes
+ * of one name) keeps to memory instead of writing over the first; it takes the
+ * directory once the first has let go. */
+START_TEST(test_one_spool_per_directory)
+{
+    struct spool_options o = opts();
+    o.retry_ms = 50;
+    struct spool *first = open_up(&o);
+    append_range(first, 0, 3);
+    struct spool *second = spool_open(&loop, &o, on_wake, NULL);
+    ck_assert_ptr_nonnull(second);
+    run_until(is_down, second, "the second spool's refusal");
+    ck_assert_int_eq(append_tag(second, 100), SPOOL_DOWN);
+    ck_assert_int_eq(log_lines("another spool uses this directory", "spool disk unusable"), 1);
+    ck_assert_int_eq(spool_stats(first)->up, 1);
+    close_sp(first);
+    run_until(back_up, second, "the second spool after the first closed");
+    /* It found what the first one left, in order. */
+    ck_assert_uint_eq(spool_stats(second)->recovered_records, 3);
+    for (uint32_t t = 0; t < 3; t++)
+        pop_expect(second, t);
+    close_sp(second);
+}
+END_TEST
+
 /* Closing while the disk is down: what could not be written is counted lost, logged. */
 START_TEST(test_close_while_down)
 {
@@ -916,6 +941,7 @@ static Suite *spool_suite(void)
     tcase_add_test(tc, test_sync_modes);
     tcase_add_test(tc, test_disk_full);
     tcase_add_test(tc, test_read_only_dir);
+    tcase_add_test(tc, test_one_spool_per_directory);
     tcase_add_test(tc, test_close_while_down);
     tcase_add_test(tc, test_oldest_age);
     tcase_add_test(tc, test_bad_options);
