@@ -262,6 +262,25 @@ enum lane_push_result lane_push(struct lane *l, const uint8_t *rec, size_t len, 
     return LANE_PUSHED;
 }
 
+uint8_t *lane_reserve(struct lane *l, size_t max)
+{
+    if (!l->exporter || l->draining)
+        return NULL;
+    return ring_reserve(l->ring, max);
+}
+
+enum lane_push_result lane_commit(struct lane *l, size_t len, uint32_t spans)
+{
+    if (ring_commit(l->ring, len, spans) != 0) {
+        /* The room was given up by a push in between, against the contract. */
+        l->st.spans.dropped_overflow += spans;
+        return LANE_OVERFLOW;
+    }
+    update_ring_gauges(l);
+    batcher_pushed(l->batcher);
+    return LANE_PUSHED;
+}
+
 /* ---------------------------------------------------------------- hand-back */
 
 static void on_exporter_give(void *arg, const struct exporter_batch *batch)

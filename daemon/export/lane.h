@@ -43,6 +43,14 @@ enum lane_push_result {
 /* Copies one record (an encoded ExportTraceServiceRequest) holding spans spans. */
 enum lane_push_result lane_push(struct lane *l, const uint8_t *rec, size_t len, uint32_t spans);
 
+/* Writing a record in place, without lane_push's copy: lane_reserve() gives ring space
+ * for a record of up to max bytes, or NULL when lane_push would not put it in the ring
+ * now (ring full, disabled, draining): push it instead. lane_commit() then takes the
+ * first len bytes written there as a record of spans spans, counted as lane_push counts
+ * it. Nothing may be pushed into this lane in between. */
+uint8_t *lane_reserve(struct lane *l, size_t max);
+enum lane_push_result lane_commit(struct lane *l, size_t len, uint32_t spans);
+
 /* Called with records a lane hands back: valid during the call only. */
 typedef void (*lane_take_cb)(void *arg, const uint8_t *rec, size_t len, uint32_t spans);
 

@@ -28,6 +28,10 @@ struct ring {
     size_t used;     /* record bytes plus skipped space, <= cap */
     size_t records;
     uint64_t spans;
+    int reserved;    /* ring_reserve's room is held: */
+    size_t res_at;   /* where its header goes, */
+    size_t res_skip; /* the end space given up to place it at 0, */
+    size_t res_max;  /* and the longest record it holds */
 };
 
 static size_t align_up(size_t n)
@@ -86,29 +90,65 @@ static int ring_find_space(const struct ring *r, size_t need, size_t *at, size_t
     return -1;
 }
 
-int ring_push(struct ring *r, const void *data, size_t len, uint32_t spans)
+/* Where a record of len bytes goes (its header), or -1 when it does not fit now or
+ * never can (longer than the capacity allows, or 4 GiB and more). */
+static int ring_place(const struct ring *r, size_t len, size_t *at, size_t *skip)
 {
     if (len > r->cap - sizeof(struct ring_hdr) || len > UINT32_MAX)
         return -1;
+    return ring_find_space(r, sizeof(struct ring_hdr) + align_up(len), at, skip);
+}
+
+/* Makes the len bytes after the header at `at` the newest record. */
+static void ring_add(struct ring *r, size_t at, size_t skip, size_t len, uint32_t spans)
+{
     size_t need = sizeof(struct ring_hdr) + align_up(len);
-
-    size_t at, skip;
-    if (ring_find_space(r, need, &at, &skip) != 0)
-        return -1;
-    if (skip > 0)
+    if (r->records == 0) {
+        /* Empty (pops since a reserve may have moved head): the record is the head. */
+        r->head = at;
+        r->wrap = r->cap;
+        skip = 0;
+    } else if (skip > 0) {
         r->wrap = r->tail;
-
+    }
     struct ring_hdr h = { (uint32_t)len, spans };
     memcpy(r->buf + at, &h, sizeof h);
-    if (len > 0)
-        memcpy(r->buf + at + sizeof h, data, len);
-
     r->tail = at + need;
     if (r->tail == r->cap)
         r->tail = 0;
     r->used += skip + need;
     r->records++;
     r->spans += spans;
+}
+
+int ring_push(struct ring *r, const void *data, size_t len, uint32_t spans)
+{
+    size_t at, skip;
+    r->reserved = 0;
+    if (ring_place(r, len, &at, &skip) != 0)
+        return -1;
+    if (len > 0)
+        memcpy(r->buf + at + sizeof(struct ring_hdr), data, len);
+    ring_add(r, at, skip, len, spans);
+    return 0;
+}
+
+uint8_t *ring_reserve(struct ring *r, size_t max)
+{
+    r->reserved = 0;
+    if (ring_place(r, max, &r->res_at, &r->res_skip) != 0)
+        return NULL;
+    r->reserved = 1;
+    r->res_max = max;
+    return r->buf + r->res_at + sizeof(struct ring_hdr);
+}
+
+int ring_commit(struct ring *r, size_t len, uint32_t spans)
+{
+    if (!r->reserved || len > r->res_max)
+        return -1;
+    r->reserved = 0;
+    ring_add(r, r->res_at, r->res_skip, len, spans);
     return 0;
 }
 

@@ -23,6 +23,14 @@ void ring_free(struct ring *r);
  * unchanged on -1. len may be 0; data may then be NULL. */
 int ring_push(struct ring *r, const void *data, size_t len, uint32_t spans);
 
+/* Writing a record in place, without the copy ring_push makes: ring_reserve() gives the
+ * room for a record of up to max bytes (NULL when ring_push would refuse that many now),
+ * the caller writes at most max bytes there, and ring_commit() makes the first len of
+ * them a record carrying spans spans; -1 (ring unchanged) when no room is held or len >
+ * max. Pops in between are allowed; a push or another reserve gives the room up. */
+uint8_t *ring_reserve(struct ring *r, size_t max);
+int ring_commit(struct ring *r, size_t len, uint32_t spans);
+
 /* The oldest record, or -1 when empty. The pointer is valid until the next pop. */
 int ring_peek(const struct ring *r, const uint8_t **data, size_t *len, uint32_t *spans);
 

@@ -123,6 +123,8 @@ struct walk {
     uint8_t *buf;               /* NULL while the output is the input so far */
     size_t n;
     size_t cap;
+    uint8_t *room;              /* the caller's space for the output, or NULL */
+    size_t room_cap;
     struct frame frames[2];     /* ResourceSpans, then ScopeSpans or Resource */
     int nframes;
 
@@ -938,12 +940,26 @@ static int out_grow(struct walk *w, size_t need)
     if (w->cap - w->n >= need)
         return 0;
     size_t cap = w->cap * 2 + need;
-    uint8_t *buf = realloc(w->buf, cap);
+    uint8_t *buf;
+    if (w->buf == w->room) {
+        /* Outgrew the caller's room: the output moves to memory of its own, once. */
+        buf = malloc(cap);
+        if (buf != NULL)
+            memcpy(buf, w->room, w->n);
+    } else {
+        buf = realloc(w->buf, cap);
+    }
     if (buf == NULL)
         return fail(w, "out of memory");
     w->buf = buf;
     w->cap = cap;
     return 0;
+}
+
+static void out_free(struct walk *w)
+{
+    if (w->buf != w->room)
+        free(w->buf);
 }
 
 static int out_put(struct walk *w, const void *src, size_t n)
@@ -971,10 +987,15 @@ static int frame_start(struct walk *w, struct frame *f)
  * output as it was in the input, apart from the open frames' length prefixes. */
 static int materialize(struct walk *w, const uint8_t *at)
 {
-    w->cap = w->len + w->extra_max + 64;
-    w->buf = malloc(w->cap);
-    if (w->buf == NULL)
-        return fail(w, "out of memory");
+    if (w->room != NULL) {
+        w->buf = w->room;
+        w->cap = w->room_cap;
+    } else {
+        w->cap = w->len + w->extra_max + 64;
+        w->buf = malloc(w->cap);
+        if (w->buf == NULL)
+            return fail(w, "out of memory");
+    }
     w->n = 0;
 
     const uint8_t *from = w->in;
@@ -1441,11 +1462,25 @@ static int walk_request(struct walk *w)
     return 0;
 }
 
+static const struct otlp_rewrite_opts no_opts;
+
+size_t otlp_rewrite_room(size_t len, const struct otlp_rewrite_opts *opts)
+{
+    struct walk w = { .opts = opts != NULL ? opts : &no_opts };
+    return len + extra_max(&w) + 64;
+}
+
 int otlp_rewrite(const uint8_t *in, size_t len, const struct otlp_rewrite_opts *opts,
                  uint8_t **out, size_t *out_len, struct otlp_counts *counts,
                  char *err, size_t errlen)
 {
-    static const struct otlp_rewrite_opts no_opts;
+    return otlp_rewrite_into(in, len, opts, NULL, 0, out, out_len, counts, err, errlen);
+}
+
+int otlp_rewrite_into(const uint8_t *in, size_t len, const struct otlp_rewrite_opts *opts,
+                      uint8_t *room, size_t room_cap, uint8_t **out, size_t *out_len,
+                      struct otlp_counts *counts, char *err, size_t errlen)
+{
     struct walk w;
 
     memset(counts, 0, sizeof *counts);
@@ -1463,6 +1498,8 @@ int otlp_rewrite(const uint8_t *in, size_t len, const struct otlp_rewrite_opts *
     w.buf = NULL;
     w.n = 0;
     w.cap = 0;
+    w.room = room;
+    w.room_cap = room != NULL ? room_cap : 0;
     w.nframes = 0;
     w.depth = 0;
     w.err = err;
@@ -1470,13 +1507,13 @@ int otlp_rewrite(const uint8_t *in, size_t len, const struct otlp_rewrite_opts *
     w.extra_max = extra_max(&w);
 
     if (walk_request(&w) != 0) {
-        free(w.buf);
+        out_free(&w);
         memset(counts, 0, sizeof *counts);
         return -1;
     }
 
     if (counts->kept == 0) {
-        free(w.buf);
+        out_free(&w);
         return 0;
     }
     if (w.buf == NULL) {

@@ -61,6 +61,19 @@ int otlp_rewrite(const uint8_t *in, size_t len, const struct otlp_rewrite_opts *
                  uint8_t **out, size_t *out_len, struct otlp_counts *counts,
                  char *err, size_t errlen);
 
+/* otlp_rewrite(), writing the output into room[0..room_cap) (when room is not NULL)
+ * rather than into memory of its own, as long as it fits there: *out is then room, which
+ * the caller does not free; an output that outgrows the room moves to a malloc'd buffer
+ * (*out is not room). The bytes of room past *out_len, and all of it when *out is not
+ * room, are left in no particular state. */
+int otlp_rewrite_into(const uint8_t *in, size_t len, const struct otlp_rewrite_opts *opts,
+                      uint8_t *room, size_t room_cap, uint8_t **out, size_t *out_len,
+                      struct otlp_counts *counts, char *err, size_t errlen);
+
+/* The room in which the output of a request of len bytes with one ResourceSpans fits
+ * unless sampling adds `th` to tracestates; more ResourceSpans may need more. */
+size_t otlp_rewrite_room(size_t len, const struct otlp_rewrite_opts *opts);
+
 /* Protobuf varints, for the other files that write the wire format: how many bytes v
  * takes, and writing it at p (room for otlp_varint_size(v) bytes), returning that count. */
 size_t otlp_varint_size(uint64_t v);

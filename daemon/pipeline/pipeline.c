@@ -136,8 +136,10 @@ static void push_resampled(struct pipeline_lane *pl, const uint8_t *rec, size_t 
     free(out);
 }
 
-/* Pushes the kept record on every lane; the client hears of the primary's overflow. */
-static void fan_out(struct pipeline *p, const uint8_t *rec, size_t len,
+/* Pushes the kept record on every lane; the client hears of the primary's overflow.
+ * in_place: rec was written in the ring space the primary lane reserved, and is
+ * committed there, after the other lanes have copied it. */
+static void fan_out(struct pipeline *p, const uint8_t *rec, size_t len, int in_place,
                     const struct otlp_counts *counts, struct pipeline_result *res)
 {
     for (size_t i = 0; i < p->lane_count; i++) {
@@ -151,6 +153,8 @@ static void fan_out(struct pipeline *p, const uint8_t *rec, size_t len,
             continue;
         }
         dest_count_sampled_out(pl, counts->sampled_out);
+        if (i == 0 && in_place)
+            continue;
         uint32_t dropped = dest_push(pl, rec, len, (uint32_t)counts->kept);
         if (dropped > 0 && i == 0) {
             res->rejected_spans += dropped;
@@ -161,6 +165,17 @@ static void fan_out(struct pipeline *p, const uint8_t *rec, size_t len,
                      used ? "; " : "", (unsigned long long)dropped);
         }
     }
+    if (in_place && counts->kept > 0)
+        lane_commit(p->lanes[0].lane, len, (uint32_t)counts->kept);
+}
+
+/* Ring space of the primary destination for the walk's output, when it is one lane (a
+ * sharded one splits every request by trace id). */
+static uint8_t *reserve_primary(struct pipeline *p, size_t room_cap)
+{
+    if (p->lane_count == 0 || p->lanes[0].shard || !p->lanes[0].lane)
+        return NULL;
+    return lane_reserve(p->lanes[0].lane, room_cap);
 }
 
 void pipeline_submit(struct pipeline *p, enum stats_transport transport, const uint8_t *body,
@@ -172,8 +187,12 @@ void pipeline_submit(struct pipeline *p, enum stats_transport transport, const u
     memset(res, 0, sizeof(*res));
     memset(&counts, 0, sizeof(counts));
 
-    if (otlp_rewrite(body, len, &p->opts, &out, &out_len, &counts, res->message,
-                     sizeof(res->message)) < 0) {
+    /* A request the walk rewrites (enrichment, sampling) is written straight into the
+     * primary lane's ring, when there is room: no buffer of its own, and no copy. */
+    size_t room_cap = otlp_rewrite_room(len, &p->opts);
+    uint8_t *room = reserve_primary(p, room_cap);
+    if (otlp_rewrite_into(body, len, &p->opts, room, room_cap, &out, &out_len, &counts,
+                          res->message, sizeof(res->message)) < 0) {
         res->malformed = 1;
         log_write_limited(&p->malformed_limiter, LOG_WARNING, "spanrelay.receiver",
                           "rejected malformed export request",
@@ -188,8 +207,10 @@ void pipeline_submit(struct pipeline *p, enum stats_transport transport, const u
         snprintf(res->message, sizeof(res->message), "%llu invalid spans dropped: %s",
                  (unsigned long long)counts.invalid_total,
                  counts.first_invalid ? counts.first_invalid : "invalid span");
-    fan_out(p, out ? out : body, out ? out_len : len, &counts, res);
-    free(out);
+    int in_place = out != NULL && out == room;
+    fan_out(p, out ? out : body, out ? out_len : len, in_place, &counts, res);
+    if (!in_place)
+        free(out);
 }
 
 size_t pipeline_destinations(const struct pipeline *p, const struct stats_destination **out,

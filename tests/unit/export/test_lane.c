@@ -135,10 +135,42 @@ START_TEST(test_full_ring_drops_only_here_and_counts)
 }
 END_TEST
 
+/* Records written in the lane's ring space: exported and counted as pushed ones are,
+ * and no room where a push would not reach the ring. */
+START_TEST(test_records_written_in_place_are_exported)
+{
+    struct lane *l = new_lane();
+    for (int i = 0; i < 7; i++) {
+        uint8_t *room = lane_reserve(l, 4096);
+        ck_assert_ptr_nonnull(room);
+        size_t len = make_record(room, 3, (uint8_t)pushed);
+        pushed += 3;
+        ck_assert_int_eq(lane_commit(l, len, 3), LANE_PUSHED);
+    }
+    ck_assert(fake_run_until(&loop, settled, l, 2000));
+    ck_assert_uint_eq(lane_stats(l)->spans.exported, 21);
+    assert_books_balance(l);
+    /* A push in between gives the room up: the commit is refused and counted dropped. */
+    ck_assert_ptr_nonnull(lane_reserve(l, 4096));
+    ck_assert_int_eq(push(l, 2), LANE_PUSHED);
+    pushed += 5;
+    ck_assert_int_eq(lane_commit(l, 64, 5), LANE_OVERFLOW);
+    ck_assert_uint_eq(lane_stats(l)->spans.dropped_overflow, 5);
+    ck_assert(fake_run_until(&loop, settled, l, 2000));
+    assert_books_balance(l);
+    /* Larger than the ring: no room (a push is dropped as overflow). */
+    ck_assert_ptr_null(lane_reserve(l, target.buffer_max_bytes + 1));
+    lane_drain(l, 1000, on_drained, NULL);
+    ck_assert_ptr_null(lane_reserve(l, 64));
+    lane_free(l);
+}
+END_TEST
+
 START_TEST(test_disabled_lane_counts_without_io)
 {
     target.enabled = 0;
     struct lane *l = new_lane();
+    ck_assert_ptr_null(lane_reserve(l, 64));
     ck_assert_int_eq(push(l, 4), LANE_NOT_EXPORTED);
     ck_assert_uint_eq(failed(l, STATS_FAIL_DISABLED), 4);
     ck_assert_int_eq(lane_stats(l)->exporter.state, STATS_EXPORTER_DISABLED);
@@ -427,6 +459,7 @@ static Suite *lane_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_pushed_spans_are_exported_in_batches);
     tcase_add_test(tc, test_full_ring_drops_only_here_and_counts);
+    tcase_add_test(tc, test_records_written_in_place_are_exported);
     tcase_add_test(tc, test_disabled_lane_counts_without_io);
     tcase_add_test(tc, test_drain_delivers_everything_to_a_healthy_backend);
     tcase_add_test(tc, test_drain_timeout_tells_in_flight_from_never_sent);

@@ -428,6 +428,19 @@ END_TEST
 /* Random pushes and pops against the model, wrapping many times. A refusal is only
  * allowed when the record is larger than half the free space: the free space is in
  * at most two pieces and the larger one must have been tried. */
+/* Pops every record, checking the ring against the model after each, then frees both. */
+static void empty_and_free(struct ring *r, struct model *m)
+{
+    while (m->count > 0) {
+        model_pop(m);
+        ring_pop(r);
+        check_against(r, m);
+    }
+    check_empty(r);
+    free(m->q);
+    ring_free(r);
+}
+
 static void run_random(size_t capacity, size_t max_len, int ops, uint64_t seed)
 {
     rng_seed(seed);
@@ -462,17 +475,104 @@ static void run_random(size_t capacity, size_t max_len, int ops, uint64_t seed)
         if (ring_bytes(r) > m.rec_bytes)
             skips_seen = 1;
     }
-    while (m.count > 0) {
-        model_pop(&m);
-        ring_pop(r);
-        check_against(r, &m);
-    }
-    check_empty(r);
     ck_assert_uint_gt(pushed_bytes, 20 * (uint64_t)ring_capacity(r));
     ck_assert(skips_seen);
-    free(m.q);
+    empty_and_free(r, &m);
+}
+
+/* Records written in place (reserve, then commit at most what was reserved), with
+ * pops between the two, mixed with pushes, against the model: the same FIFO, content
+ * and accounting as pushes alone. */
+static void run_random_in_place(size_t capacity, size_t max_len, int ops, uint64_t seed)
+{
+    rng_seed(seed);
+    struct ring *r = ring_new(capacity);
+    ck_assert_ptr_nonnull(r);
+    struct model m;
+    model_init(&m, capacity / HDR + 1);
+    uint32_t next_tag = 1;
+    int in_place = 0;
+    uint8_t buf[4096];
+
+    for (int op = 0; op < ops; op++) {
+        int dice = (int)rng_below(100);
+        if (dice < 30) {
+            size_t len = rng_below(max_len + 1);
+            uint32_t tag = next_tag++;
+            fill(buf, len, tag);
+            if (ring_push(r, buf, len, tag) == 0)
+                model_push(&m, len, tag);
+        } else if (dice < 60) {
+            size_t max = rng_below(max_len + 1);
+            size_t len = rng_below(max + 1);
+            uint32_t tag = next_tag++;
+            uint8_t *room = ring_reserve(r, max);
+            if (room != NULL) {
+                memset(room, 0xee, max);
+                fill(room, len, tag);
+                for (size_t pops = rng_below(3); pops > 0 && m.count > 0; pops--) {
+                    model_pop(&m);
+                    ring_pop(r);
+                }
+                ck_assert_int_eq(ring_commit(r, len, tag), 0);
+                model_push(&m, len, tag);
+                in_place++;
+            }
+        } else if (m.count > 0) {
+            model_pop(&m);
+            ring_pop(r);
+        }
+        const char *what = differs(r, &m);
+        if (what != NULL)
+            ck_abort_msg("op %d: ring and model differ: %s", op, what);
+    }
+    ck_assert_int_gt(in_place, ops / 10);
+    empty_and_free(r, &m);
+}
+
+START_TEST(test_in_place_random)
+{
+    run_random_in_place(64, 40, 100000, 99);
+    run_random_in_place(1000, 300, 100000, 4242);
+    run_random_in_place(8192, 4096, 100000, 31337);
+}
+END_TEST
+
+START_TEST(test_in_place_refused_as_push_is)
+{
+    struct ring *r = ring_new(64);
+    uint8_t data[40] = { 0 };
+    ck_assert_ptr_null(ring_reserve(r, 64 - HDR + 1));
+    ck_assert_ptr_nonnull(ring_reserve(r, 64 - HDR));
+    ck_assert_int_eq(ring_push(r, data, 24, 1), 0);
+    /* The push gave the room up: nothing to commit. */
+    ck_assert_int_eq(ring_commit(r, 8, 1), -1);
+    ck_assert_ptr_null(ring_reserve(r, 40 - HDR + 1));
+    uint8_t *room = ring_reserve(r, 16);
+    ck_assert_ptr_nonnull(room);
+    ck_assert_int_eq(ring_commit(r, 17, 1), -1);
+    ck_assert_int_eq(ring_commit(r, 16, 2), 0);
+    ck_assert_int_eq(ring_commit(r, 0, 1), -1);
+    ck_assert_uint_eq(ring_records(r), 2);
+    ck_assert_uint_eq(ring_spans(r), 3);
+    ck_assert_uint_eq(ring_bytes(r), rec_size(24) + rec_size(16));
+    /* The room of a longer record, a shorter one committed: it takes what it holds. */
+    ring_pop(r);
+    ring_pop(r);
+    room = ring_reserve(r, 56);
+    ck_assert_ptr_nonnull(room);
+    memcpy(room, "abc", 3);
+    ck_assert_int_eq(ring_commit(r, 3, 1), 0);
+    ck_assert_uint_eq(ring_bytes(r), rec_size(3));
+    const uint8_t *got;
+    size_t len;
+    uint32_t spans;
+    ck_assert_int_eq(ring_peek(r, &got, &len, &spans), 0);
+    ck_assert_uint_eq(len, 3);
+    ck_assert_int_eq(memcmp(got, "abc", 3), 0);
     ring_free(r);
 }
+END_TEST
 
 START_TEST(test_random_small)
 {
@@ -554,6 +654,8 @@ static Suite *ring_suite(void)
     tcase_add_test(tc, test_tiny_capacities);
     tcase_add_test(tc, test_peek_pointer_stable);
     tcase_add_test(tc, test_spans_sum_wide);
+    tcase_add_test(tc, test_in_place_refused_as_push_is);
+    tcase_add_test(tc, test_in_place_random);
     tcase_add_test(tc, test_random_small);
     tcase_add_test(tc, test_random_medium);
     tcase_add_test(tc, test_random_large_records);

@@ -740,6 +740,43 @@ static void check_counts(const struct otlp_counts *got, const struct otlp_counts
     ck_assert_int_eq(got->first_invalid != NULL, want->invalid_total > 0);
 }
 
+/* Outputs check_rewrite saw written in the caller's room, by otlp_rewrite_into. */
+static int written_in_room;
+
+/* otlp_rewrite_into gives what otlp_rewrite gave (out, out_len), in a room as large as
+ * otlp_rewrite_room says and in one too small for any output, which it leaves. */
+static void check_rewrite_into(const uint8_t *in, size_t len,
+                               const struct otlp_rewrite_opts *opts, const uint8_t *out,
+                               size_t out_len, const struct otlp_counts *counts)
+{
+    size_t rooms[] = { otlp_rewrite_room(len, opts), 16 };
+    for (size_t i = 0; i < 2; i++) {
+        uint8_t *room = malloc(rooms[i]);
+        uint8_t *got;
+        size_t got_len;
+        struct otlp_counts c;
+        char err[256];
+        ck_assert_ptr_nonnull(room);
+        ck_assert_int_eq(otlp_rewrite_into(in, len, opts, room, rooms[i], &got, &got_len, &c,
+                                           err, sizeof err), 0);
+        ck_assert_uint_eq(got_len, out_len);
+        ck_assert_uint_eq(c.kept, counts->kept);
+        ck_assert_uint_eq(c.sampled_out, counts->sampled_out);
+        if (out == NULL) {
+            ck_assert_ptr_null(got);
+        } else {
+            ck_assert_ptr_nonnull(got);
+            ck_assert_int_eq(memcmp(got, out, out_len), 0);
+            if (i == 1)
+                ck_assert_ptr_ne(got, room);
+            written_in_room += got == room;
+        }
+        if (got != room)
+            free(got);
+        free(room);
+    }
+}
+
 /* Rewrites a packed request and checks everything about the result. */
 static void check_rewrite(const Request *req, const struct otlp_rewrite_opts *opts)
 {
@@ -751,6 +788,7 @@ static void check_rewrite(const Request *req, const struct otlp_rewrite_opts *op
 
     int rc = otlp_rewrite(in, len, opts, &out, &out_len, &counts, err, sizeof err);
     ck_assert_msg(rc == 0, "rewrite failed: %s", err);
+    check_rewrite_into(in, len, opts, out, out_len, &counts);
 
     const uint8_t *result = out != NULL ? out : in;
     Request *decoded = unpack_request(result, out_len);
@@ -940,6 +978,7 @@ START_TEST(random_requests)
         check_rewrite(req, &opts);
         arena_free();
     }
+    ck_assert_int_gt(written_in_room, 100);
 }
 END_TEST
 
