@@ -9,6 +9,7 @@ struct batcher {
     const struct export_target *target;
     struct ring *ring;
     struct batcher_sink sink;
+    size_t max_bytes;            /* maxBatchBytes, or the backend's ceiling when lower */
     uv_timer_t timer;
     int timer_armed;
     int flush_all;
@@ -27,7 +28,7 @@ static struct exporter_batch *batch_take(struct batcher *b)
     if (ring_peek(b->ring, &data, &len, &n) < 0)
         return NULL;
     struct exporter_batch *batch = calloc(1, sizeof(*batch));
-    size_t cap = len > b->target->max_batch_bytes ? len : b->target->max_batch_bytes;
+    size_t cap = len > b->max_bytes ? len : b->max_bytes;
     uint8_t *buf = malloc(cap);
     if (!batch || !buf) {
         free(batch);
@@ -51,7 +52,7 @@ static struct exporter_batch *batch_take(struct batcher *b)
 /* 1 when the ring holds a full batch's worth. */
 static int batch_full(const struct batcher *b)
 {
-    return ring_bytes(b->ring) >= b->target->max_batch_bytes ||
+    return ring_bytes(b->ring) >= b->max_bytes ||
            ring_spans(b->ring) >= b->target->max_batch_spans;
 }
 
@@ -93,6 +94,7 @@ struct batcher *batcher_new(uv_loop_t *loop, const struct export_target *target,
     b->target = target;
     b->ring = ring;
     b->sink = sink;
+    b->max_bytes = target->max_batch_bytes;
     uv_timer_init(loop, &b->timer);
     b->timer.data = b;
     return b;
@@ -105,6 +107,13 @@ void batcher_pushed(struct batcher *b)
         uv_timer_start(&b->timer, on_timer, b->target->batch_timeout_ms, 0);
         b->timer_armed = 1;
     }
+}
+
+void batcher_limit_bytes(struct batcher *b, size_t max_bytes)
+{
+    b->max_bytes = max_bytes && max_bytes < b->target->max_batch_bytes
+                       ? max_bytes
+                       : b->target->max_batch_bytes;
 }
 
 void batcher_flush_all(struct batcher *b)

@@ -33,6 +33,10 @@ void batcher_pushed(struct batcher *b);
 /* The sink may take more (can_send() may have become true again). */
 void batcher_ready(struct batcher *b);
 
+/* Caps batches at max_bytes, the size the destination's backend was found to accept,
+ * when that is below the target's maxBatchBytes; 0 returns to maxBatchBytes. */
+void batcher_limit_bytes(struct batcher *b, size_t max_bytes);
+
 /* Sends everything the ring holds as fast as the sink takes it (shutdown drain). */
 void batcher_flush_all(struct batcher *b);
 

@@ -67,6 +67,11 @@ struct exporter {
     struct log_limiter drop_limiter;
     struct log_limiter partial_limiter;
     struct log_limiter split_limiter;
+    struct log_limiter too_large_limiter;
+    struct log_limiter ceiling_limiter;
+    /* The backend's request ceiling as seen so far, in plain bytes; 0: none seen. */
+    uint64_t largest_accepted;
+    uint64_t smallest_refused;
 };
 
 static void item_free(struct export_item *it)
@@ -193,6 +198,8 @@ struct exporter *exporter_new(uv_loop_t *loop, const struct export_target *targe
     e->drop_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
     e->partial_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
     e->split_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
+    e->too_large_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
+    e->ceiling_limiter = (struct log_limiter)LOG_LIMITER_INIT(WARN_INTERVAL_MS);
     e->transport = e->ops->create(loop, target, e, err, errlen);
     if (!e->transport) {
         free(e);
@@ -340,9 +347,109 @@ static void warn(struct exporter *e, struct log_limiter *lim, const char *msg,
                       5);
 }
 
+/* What a request of size plain bytes showed of the backend's ceiling, which lies
+ * between the largest size accepted and the smallest refused. Requests are capped at
+ * the largest accepted, or at half the smallest refused when that is more (the size
+ * halving would try next: small acceptances, such as the spans sent with one too large,
+ * say little of the ceiling). A ceiling that moves is followed: an acceptance at or over
+ * the smallest refusal forgets it, a refusal at or under the largest acceptance forgets
+ * that. */
+static void learn_size(struct exporter *e, uint64_t size, int accepted)
+{
+    if (accepted) {
+        if (size > e->largest_accepted)
+            e->largest_accepted = size;
+        if (e->smallest_refused && size >= e->smallest_refused)
+            e->smallest_refused = 0;
+    } else {
+        if (!e->smallest_refused || size < e->smallest_refused)
+            e->smallest_refused = size;
+        if (e->largest_accepted >= size)
+            e->largest_accepted = 0;
+    }
+    uint64_t cap = 0;
+    if (e->smallest_refused)
+        cap = e->largest_accepted > e->smallest_refused / 2 ? e->largest_accepted
+                                                            : e->smallest_refused / 2;
+    if (cap == e->st->max_request_bytes)
+        return;
+    e->st->max_request_bytes = cap;
+    log_write_limited(&e->ceiling_limiter, LOG_INFO, LOGGER,
+                      "request size limit set from the backend's answers",
+                      (struct log_field[]){ LOG_INT("max_request_bytes", cap),
+                                            LOG_INT("largest_accepted", e->largest_accepted),
+                                            LOG_INT("smallest_refused", e->smallest_refused),
+                                            LOG_STR("destination", e->target->name) },
+                      4);
+}
+
+/* The plain body of a batch, inflated again when only its compressed body was kept;
+ * NULL when that fails. The caller frees it when it is not batch->data. */
+static uint8_t *plain_body(const struct export_item *it)
+{
+    const struct exporter_batch *b = it->batch;
+    uint8_t *out = NULL;
+    size_t n = 0;
+    if (b->data)
+        return b->data;
+    int rc = strcmp(it->req.encoding, "zstd") == 0
+                 ? compress_unzstd(it->compressed, it->req.len, b->len, &out, &n)
+                 : compress_gunzip(it->compressed, it->req.len, b->len, &out, &n);
+    if (rc != COMPRESS_OK || n != b->len) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* The backend refused the request for its size: it goes again in halves (each halved
+ * again when refused in turn, each compressed on its own). Only a single span over the
+ * ceiling is given up. */
+static void handle_too_large(struct exporter *e, struct export_item *it,
+                             const struct exporter_result *res)
+{
+    struct exporter_batch *b = it->batch;
+    snprintf(e->st->last_error, sizeof(e->st->last_error), "%s", res->message);
+    learn_size(e, b->len, 0);
+    if (b->spans < 2) {
+        if (b->spans == 1)
+            log_write_limited(&e->too_large_limiter, LOG_WARNING, LOGGER,
+                              "a span is larger than the backend accepts, dropped",
+                              (struct log_field[]){
+                                  LOG_INT("request_bytes", b->len),
+                                  LOG_INT("max_request_bytes", e->st->max_request_bytes),
+                                  LOG_STR("error", res->message),
+                                  LOG_STR("protocol", e->ops->name),
+                                  LOG_STR("destination", e->target->name) },
+                              5);
+        item_finish(e, it, 0, b->spans, STATS_FAIL_TOO_LARGE);
+        return;
+    }
+    char err[128] = "cannot inflate the compressed body";
+    uint8_t *plain = plain_body(it);
+    struct exporter_batch *halves = plain ? batch_split_halves(b, plain, err, sizeof(err)) : NULL;
+    if (plain != b->data)
+        free(plain);
+    if (!halves) {
+        const char *why = err;
+        log_write_limited(&e->too_large_limiter, LOG_WARNING, LOGGER,
+                          "cannot split a request the backend finds too large, dropped",
+                          (struct log_field[]){ LOG_STR("error", why),
+                                                LOG_INT("spans", b->spans),
+                                                LOG_INT("request_bytes", b->len),
+                                                LOG_STR("destination", e->target->name) },
+                          4);
+        item_finish(e, it, 0, b->spans, STATS_FAIL_TOO_LARGE);
+        return;
+    }
+    item_free(it);
+    start_pieces(e, halves);
+}
+
 static void handle_ok(struct exporter *e, struct export_item *it, const struct exporter_result *res)
 {
     struct exporter_batch *b = it->batch;
+    learn_size(e, b->len, 1);
     uint32_t rejected = res->rejected < 0 ? 0
                         : res->rejected > (int64_t)b->spans ? b->spans : (uint32_t)res->rejected;
     if (rejected > 0 || res->message[0]) {
@@ -424,6 +531,9 @@ void exporter_transport_done(struct exporter *e, struct exporter_request *req,
                       res->message);
         }
         handle_retry(e, it, res);
+        break;
+    case EXPORTER_TOO_LARGE:
+        handle_too_large(e, it, res);
         break;
     case EXPORTER_FAIL:
         snprintf(e->st->last_error, sizeof(e->st->last_error), "%s", res->message);

@@ -7,8 +7,10 @@
  * OTLP specification: grpc-status 0 is OK (partial_success carried over); CANCELLED,
  * DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE and DATA_LOSS are RETRY, and so
  * is RESOURCE_EXHAUSTED when the backend attached a google.rpc.RetryInfo; everything
- * else is FAIL. Without grpc-status, HTTP 429/502/503/504 are RETRY (gRPC maps them to
- * UNAVAILABLE), any other status FAIL. A lost connection, a GOAWAY that drops a request
+ * else is FAIL, except RESOURCE_EXHAUSTED or INVALID_ARGUMENT whose grpc-message says
+ * the message is over the server's maximum: TOO_LARGE. Without grpc-status, HTTP
+ * 429/502/503/504 are RETRY (gRPC maps them to UNAVAILABLE), 413 TOO_LARGE, any other
+ * status FAIL. A lost connection, a GOAWAY that drops a request
  * and a timeout are RETRY with connected = 0.
  *
  * Connection policy. The first send() opens the connection: uv_getaddrinfo, then each
@@ -300,6 +302,16 @@ static void read_export_response(const struct grpc_call *call, struct exporter_r
         resp, NULL);
 }
 
+/* How gRPC servers word a request over their receive limit: grpc-go "grpc: received
+ * message larger than max (N vs. M)" (and "... after decompression larger than max"),
+ * gRPC core and grpc-js "Received message larger than max (N vs. M)", grpc-java "gRPC
+ * message exceeds maximum size M: N". */
+static int says_too_large(const char *message)
+{
+    return strcasestr(message, "larger than max") != NULL ||
+           strcasestr(message, "exceeds maximum size") != NULL;
+}
+
 static void grpc_status_result(const struct grpc_call *call, struct exporter_result *res)
 {
     int code = call->grpc_status;
@@ -314,8 +326,13 @@ static void grpc_status_result(const struct grpc_call *call, struct exporter_res
     case 1: case 4: case 10: case 11: case 14: case 15:
         outcome = EXPORTER_RETRY;
         break;
-    case 8:
-        outcome = has_retry_info ? EXPORTER_RETRY : EXPORTER_FAIL;
+    case 3: case 8:
+        /* Sent again as is, a request over the limit would be refused again, whatever
+         * RetryInfo says. */
+        if (says_too_large(call->grpc_message))
+            outcome = EXPORTER_TOO_LARGE;
+        else
+            outcome = code == 8 && has_retry_info ? EXPORTER_RETRY : EXPORTER_FAIL;
         break;
     default:
         outcome = EXPORTER_FAIL;
@@ -362,8 +379,8 @@ static void call_result(const struct grpc_conn *c, const struct grpc_call *call,
     } else if (call->http_status != 0 && call->http_status != 200) {
         int st = call->http_status;
         int retry = st == 429 || st == 502 || st == 503 || st == 504;
-        set_result(res, retry ? EXPORTER_RETRY : EXPORTER_FAIL, 1, "HTTP %d from backend%s", st,
-                   retry ? " (UNAVAILABLE)" : "");
+        set_result(res, retry ? EXPORTER_RETRY : st == 413 ? EXPORTER_TOO_LARGE : EXPORTER_FAIL,
+                   1, "HTTP %d from backend%s", st, retry ? " (UNAVAILABLE)" : "");
     } else if (error_code != NGHTTP2_NO_ERROR) {
         reset_result(c, error_code, res);
     } else if (call->http_status == 200) {

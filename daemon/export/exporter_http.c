@@ -6,8 +6,8 @@
  * Contract (exporter_transport.h): send() only queues; every request is answered
  * exactly once, from a loop callback. Answers follow the OTLP/HTTP specification:
  * 2xx is OK (partial_success decoded from the body), 429/502/503/504 RETRY with
- * Retry-After, any other status FAIL, and a transport error (refused, reset, timeout,
- * TLS) RETRY with connected = 0 and curl's own error text. The request body is posted
+ * Retry-After, 413 TOO_LARGE, any other status FAIL, and a transport error (refused,
+ * reset, timeout, TLS) RETRY with connected = 0 and curl's own error text. The request body is posted
  * in place, never copied. Header values never reach a message or a log line.
  *
  * Reconnecting: after a connection-level failure the transport holds the requests it is
@@ -514,6 +514,8 @@ static void read_response(struct http_xfer *x, struct exporter_result *res)
     if (status_is_retryable(status)) {
         res->outcome = EXPORTER_RETRY;
         res->retry_after_ms = x->retry_after_ms;
+    } else if (status == 413) {
+        res->outcome = EXPORTER_TOO_LARGE;
     } else {
         res->outcome = EXPORTER_FAIL;
     }

@@ -31,6 +31,9 @@ enum exporter_outcome {
     EXPORTER_OK,           /* accepted; partial success carries rejected > 0 */
     EXPORTER_RETRY,        /* retryable: UNAVAILABLE..., 429/502/503/504, connection lost, timeout */
     EXPORTER_FAIL,         /* not retryable: dropped and counted */
+    EXPORTER_TOO_LARGE,    /* the request is over the backend's size ceiling: HTTP 413, or
+                              gRPC RESOURCE_EXHAUSTED / INVALID_ARGUMENT saying the message
+                              is larger than the maximum; sent again in smaller pieces */
 };
 
 struct exporter_result {

@@ -159,6 +159,8 @@ static void on_batch_done(void *arg, const struct exporter_batch *batch, uint32_
         failed = 0;
     }
     l->st.spans.export_failed[reason] += failed;
+    if (l->batcher)
+        batcher_limit_bytes(l->batcher, l->st.exporter.max_request_bytes);
     if (l->draining)
         drain_check(l);
 }

@@ -30,6 +30,10 @@ In-process API (thread-safe):
     ('reset',) cuts every open gRPC connection with a TCP RST (the relay does it), or the
     HTTP connection the request came on (SO_LINGER 0, no response).
     ('hang', seconds=30) answers nothing until the client gives up, stop(), or seconds.
+    FakeBackend(max_request_bytes=N) refuses every request whose (decompressed) body is
+    over N bytes, before any response spec, as real servers do: gRPC RESOURCE_EXHAUSTED
+    "grpc: received message larger than max (size vs. N)" (grpc-go's words), HTTP 413.
+    Such requests are not recorded; be.refused_too_large counts them.
     be.stop(); be.start() again brings it back on the same ports, records kept.
     FakeBackend(grpc_socket=PATH, http_socket=PATH) also listens on UNIX sockets, relayed
     to the same servers (to try clients' UNIX-socket endpoint forms).
@@ -618,7 +622,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
 class FakeBackend:
     def __init__(self, grpc=True, http=True, tls=None, host='127.0.0.1', grpc_port=0,
                  http_port=0, count_only=False, max_workers=32, grpc_socket=None,
-                 http_socket=None):
+                 http_socket=None, max_request_bytes=None):
         self.enable_grpc = grpc
         self.enable_http = http
         self.tls = tls
@@ -629,6 +633,8 @@ class FakeBackend:
         self.max_workers = max_workers
         self.grpc_socket = grpc_socket      # optional UNIX socket path relayed to the gRPC server
         self.http_socket = http_socket      # optional UNIX socket path relayed to the HTTP server
+        self.max_request_bytes = max_request_bytes
+        self.refused_too_large = 0
         self._fronts = []
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -875,6 +881,13 @@ class FakeBackend:
             self._cond.notify_all()
         return req
 
+    def _too_large(self, body):
+        if self.max_request_bytes is None or len(body) <= self.max_request_bytes:
+            return False
+        with self._lock:
+            self.refused_too_large += 1
+        return True
+
     # -- gRPC
 
     def _grpc_export(self, request, context):
@@ -882,6 +895,10 @@ class FakeBackend:
         headers = {}
         for k, v in metadata:
             headers[k.lower()] = v
+        if self._too_large(request):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          'grpc: received message larger than max (%d vs. %d)'
+                          % (len(request), self.max_request_bytes))
         spec = self._next_spec()
         req = self._record('grpc', EXPORT_METHOD, headers, metadata, request, 'protobuf', spec)
         if req.error is not None:
@@ -947,6 +964,9 @@ class FakeBackend:
             fmt = 'json'
         else:
             h._plain(415, b'unsupported content-type')
+            return
+        if self._too_large(body):
+            h._plain(413, b'request entity too large')
             return
         spec = self._next_spec()
         req = self._record('http', path, headers, metadata, body, fmt, spec)

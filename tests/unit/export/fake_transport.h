@@ -1,7 +1,9 @@
 /* fake_transport.h — a wire protocol with no network for the export-policy suites
  * (test_exporter.c, test_lane.c): it keeps what exporter.c sends and answers each
  * request from a loop callback (never from inside send(), as the contract says) with
- * the next answer of a script the test wrote, or holds it unanswered. */
+ * the next answer of a script the test wrote, or holds it unanswered. With a ceiling
+ * set, a request whose plain body (gzip inflated) is larger is answered TOO_LARGE
+ * instead, as a backend with a request size limit does. */
 #ifndef SPANRELAY_FAKE_TRANSPORT_H
 #define SPANRELAY_FAKE_TRANSPORT_H
 
@@ -12,6 +14,7 @@
 
 #include <check.h>
 
+#include "base/compress.h"
 #include "base/log.h"
 #include "export/exporter_transport.h"
 
@@ -32,6 +35,9 @@ struct fake_sent {
     uint64_t at_ms;             /* loop time of send() */
     size_t len;
     uint8_t *body;              /* a copy */
+    size_t plain_len;
+    uint8_t *plain;             /* the body inflated when it came gzip'd, else NULL */
+    int outcome;                /* the answer it got, or FAKE_HOLD */
 };
 
 struct fake_transport {
@@ -50,6 +56,8 @@ struct fake_transport {
     int destroyed;
     const struct export_target *target;
     void (*after_answer)(void); /* called after each scripted answer was handled */
+    size_t ceiling;             /* 0, or the largest plain body accepted */
+    int refused_too_large;
 };
 
 /* The one fake a suite uses; reset by fake_reset(). */
@@ -65,10 +73,20 @@ struct fake_pending {
 /* Answers scheduled but not yet delivered: destroy() answers them itself. */
 static struct fake_pending *fake_pending_head;
 
+/* Forgets what was sent so far (not the script nor the counts). */
+static inline void fake_forget_sent(void)
+{
+    for (int i = 0; i < fake.sent_count; i++) {
+        free(fake.sent[i].body);
+        free(fake.sent[i].plain);
+    }
+    memset(fake.sent, 0, sizeof(fake.sent));
+    fake.sent_count = 0;
+}
+
 static void fake_reset(void)
 {
-    for (int i = 0; i < fake.sent_count; i++)
-        free(fake.sent[i].body);
+    fake_forget_sent();
     memset(&fake, 0, sizeof(fake));
     fake.capacity = 2;
 }
@@ -136,22 +154,45 @@ static int fake_capacity(const struct exporter_transport *t)
     return ((const struct fake_transport *)t)->capacity;
 }
 
+/* A copy of the request's body, and of it inflated when it is gzip'd. */
+static void fake_keep(struct fake_sent *s, const struct exporter_request *req)
+{
+    s->at_ms = uv_now(fake.loop);
+    s->len = req->len;
+    s->body = malloc(req->len ? req->len : 1);
+    memcpy(s->body, req->body, req->len);
+    s->plain_len = req->len;
+    if (req->encoding && strcmp(req->encoding, "gzip") == 0)
+        ck_assert_int_eq(compress_gunzip(req->body, req->len, 1 << 30, &s->plain, &s->plain_len),
+                         0);
+}
+
+/* What the backend reads: the plain body. */
+static inline const uint8_t *fake_plain(const struct fake_sent *s)
+{
+    return s->plain ? s->plain : s->body;
+}
+
 static int fake_send(struct exporter_transport *t, struct exporter_request *req)
 {
     (void)t;
+    struct fake_sent *s = NULL;
     if (fake.sent_count < FAKE_MAX_SENT) {
-        struct fake_sent *s = &fake.sent[fake.sent_count++];
-        s->at_ms = uv_now(fake.loop);
-        s->len = req->len;
-        s->body = malloc(req->len ? req->len : 1);
-        memcpy(s->body, req->body, req->len);
+        s = &fake.sent[fake.sent_count++];
+        fake_keep(s, req);
     }
     struct fake_answer a = { .outcome = EXPORTER_OK, .connected = 1 };
-    if (fake.script_len > 0) {
+    if (fake.ceiling && s && s->plain_len > fake.ceiling) {
+        a = (struct fake_answer){ EXPORTER_TOO_LARGE, 1, 0, 0, 0,
+                                  "RESOURCE_EXHAUSTED: grpc: received message larger than max" };
+        fake.refused_too_large++;
+    } else if (fake.script_len > 0) {
         int i = fake.script_next < fake.script_len ? fake.script_next : fake.script_len - 1;
         a = fake.script[i];
         fake.script_next++;
     }
+    if (s)
+        s->outcome = a.outcome;
     if (a.outcome == FAKE_HOLD) {
         fake.held[fake.held_count++] = req;
         return 0;

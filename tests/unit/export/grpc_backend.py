@@ -15,12 +15,16 @@ Answers, by --mode:
                    carrying RetryInfo {retry_delay: 2.5 s}
   exhausted        RESOURCE_EXHAUSTED without details
   invalid          INVALID_ARGUMENT "bad spans"
+  too_large        RESOURCE_EXHAUSTED "grpc: received message larger than max (N vs. 64)"
+                   (grpc-go's words) with a RetryInfo, N the request's size
+  too_large_java   INVALID_ARGUMENT "gRPC message exceeds maximum size 64: N"
   concurrent       answers OK once --expect calls are in the handler at once (or after
                    3 s), recording "peak N", the most seen at the same time
   reset            cuts the connection with a TCP RST at the first DATA frame
   reset_first      like reset on the first connection only, then like ok
   hang             speaks HTTP/2 itself and never answers a request
-  http503/http404  speaks HTTP/2 itself, answers ":status 503" (404) with no grpc-status
+  http503/http404/http413  speaks HTTP/2 itself, answers ":status 503" (404, 413) with
+                   no grpc-status
   goaway           speaks HTTP/2 itself: once --expect requests have arrived, answers the
                    first with grpc-status 0 and sends GOAWAY with it as last_stream_id
 
@@ -59,7 +63,7 @@ SERVICE = 'opentelemetry.proto.collector.trace.v1.TraceService'
 PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
 DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, CONTINUATION = 0, 1, 3, 4, 6, 7, 9
 END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY = 0x1, 0x1, 0x4, 0x8, 0x20
-RAW_MODES = ('hang', 'http503', 'http404', 'goaway')
+RAW_MODES = ('hang', 'http503', 'http404', 'http413', 'goaway')
 
 
 # ------------------------------------------------------------------ protobuf by hand
@@ -342,7 +346,7 @@ class Relay:
             close_quietly(client)
 
     def raw_answer(self, client, done, answered):
-        if self.mode in ('http503', 'http404'):
+        if self.mode in ('http503', 'http404', 'http413'):
             status = self.mode[4:].encode()
             for sid in done:
                 # Literal header without indexing, name :status (static index 8).
@@ -392,8 +396,15 @@ class Handler:
         self.peak = 0
 
     def export(self, request, context):
-        del request
         mode = self.mode
+        if mode == 'too_large':
+            details = status_with_retry_info(8, 'too large', 1, 0)
+            context.set_trailing_metadata((('grpc-status-details-bin', details),))
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          'grpc: received message larger than max (%d vs. 64)' % len(request))
+        if mode == 'too_large_java':
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          'gRPC message exceeds maximum size 64: %d' % len(request))
         if mode == 'partial':
             return export_response(3, '3 spans too old')
         if mode == 'unavailable':

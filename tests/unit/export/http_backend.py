@@ -12,6 +12,7 @@ a comma-separated list, one action per request in arrival order, the last one re
     429ra2     429 with Retry-After: 2
     429date    429 with Retry-After as an HTTP-date 5 s ahead
     503        503, text body "overloaded"
+    413        413, text body "request entity too large"
     400status  400, google.rpc.Status{3, "bad span data"} as application/x-protobuf
     500text    500, a text/plain body with control characters
     hang       never answers
@@ -136,6 +137,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(429, b"", "text/plain", [("Retry-After", when)])
         elif action == "503":
             self.reply(503, b"overloaded", "text/plain")
+        elif action == "413":
+            self.reply(413, b"request entity too large", "text/plain")
         elif action == "400status":
             self.reply(400, status_body())
         elif action == "500text":

@@ -116,9 +116,10 @@ static uint32_t req_build(struct req_buf *out, unsigned resources, unsigned scop
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest ReqMessage;
 
-/* Checks one body: it decodes, and its spans are numbered from *expect on, in order,
- * each under the resource and scope its name gives. Returns its spans. */
-static uint32_t req_check(const uint8_t *body, size_t len, uint32_t *expect)
+/* Walks one body: it decodes, every span sits under the resource and scope its name
+ * gives, and visit is called with each span's number, in order. Returns its spans. */
+static uint32_t req_walk(const uint8_t *body, size_t len, void (*visit)(void *, uint32_t),
+                         void *arg)
 {
     ReqMessage *m =
         opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
@@ -135,12 +136,11 @@ static uint32_t req_check(const uint8_t *body, size_t len, uint32_t *expect)
                 uint32_t num = (uint32_t)sp->span_id.data[4] << 24 |
                                (uint32_t)sp->span_id.data[5] << 16 |
                                (uint32_t)sp->span_id.data[6] << 8 | sp->span_id.data[7];
-                ck_assert_uint_eq(num, *expect);
-                (*expect)++;
                 char where[80];
                 snprintf(where, sizeof(where), "%s.%s.", rs->schema_url, ss->scope->name);
                 ck_assert_msg(strncmp(sp->name, where, strlen(where)) == 0,
                               "span %u (%s) under %s", num, sp->name, where);
+                visit(arg, num);
                 spans++;
             }
         }
@@ -148,6 +148,41 @@ static uint32_t req_check(const uint8_t *body, size_t len, uint32_t *expect)
     opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
         m, NULL);
     return spans;
+}
+
+static void req_next_in_order(void *arg, uint32_t num)
+{
+    uint32_t *expect = arg;
+    ck_assert_uint_eq(num, *expect);
+    (*expect)++;
+}
+
+/* Checks one body (req_walk): its spans are numbered from *expect on. */
+static inline uint32_t req_check(const uint8_t *body, size_t len, uint32_t *expect)
+{
+    return req_walk(body, len, req_next_in_order, expect);
+}
+
+/* Spans seen across bodies that may arrive in any order: each once. */
+#define REQ_MAX_SPANS 4096
+struct req_seen {
+    uint8_t seen[REQ_MAX_SPANS];
+    uint32_t count;
+};
+
+static void req_mark(void *arg, uint32_t num)
+{
+    struct req_seen *rs = arg;
+    ck_assert_uint_lt(num, REQ_MAX_SPANS);
+    ck_assert_msg(!rs->seen[num], "span %u arrived twice", num);
+    rs->seen[num] = 1;
+    rs->count++;
+}
+
+/* Checks one body (req_walk) and marks its spans seen; returns its spans. */
+static inline uint32_t req_check_once(const uint8_t *body, size_t len, struct req_seen *rs)
+{
+    return req_walk(body, len, req_mark, rs);
 }
 
 #endif

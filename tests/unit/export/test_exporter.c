@@ -377,31 +377,43 @@ START_TEST(test_compression_sends_gzip_once_for_every_attempt)
 }
 END_TEST
 
+/* Sends body (taken over) as one batch of spans spans. */
+static uint32_t send_body(struct exporter *e, struct req_buf *body, uint32_t spans)
+{
+    struct exporter_batch *b = calloc(1, sizeof(*b));
+    b->spans = spans;
+    b->data = body->data;
+    b->len = body->len;
+    exporter_send(e, b);
+    return spans;
+}
+
 /* A real request of resources x 1 scope x spans spans of about span_bytes each. */
 static uint32_t send_request(struct exporter *e, unsigned resources, unsigned spans,
                              size_t span_bytes)
 {
     struct req_buf body = { 0 };
     uint32_t next = 0;
-    struct exporter_batch *b = calloc(1, sizeof(*b));
     uint32_t n = req_build(&body, resources, 1, spans, span_bytes, span_bytes / 2, &next);
-    b->spans = n;
-    b->data = body.data;
-    b->len = body.len;
-    exporter_send(e, b);
-    return n;
+    return send_body(e, &body, n);
 }
 
-/* What the fake was sent, in order: every span once, in order; returns the spans. */
+/* What the fake accepted: every span once (in any order), within the limits;
+ * returns the spans. */
 static uint32_t check_sent(size_t max_spans, size_t max_bytes)
 {
-    uint32_t expect = 0;
+    static struct req_seen seen;
+    memset(&seen, 0, sizeof(seen));
     for (int i = 0; i < fake.sent_count; i++) {
-        uint32_t n = req_check(fake.sent[i].body, fake.sent[i].len, &expect);
+        if (fake.sent[i].outcome != EXPORTER_OK)
+            continue;
+        uint32_t n = req_check_once(fake_plain(&fake.sent[i]), fake.sent[i].plain_len, &seen);
         ck_assert_uint_le(n, max_spans);
-        ck_assert_uint_le(fake.sent[i].len, max_bytes);
+        ck_assert_uint_le(fake.sent[i].plain_len, max_bytes);
     }
-    return expect;
+    for (uint32_t i = 0; i < seen.count; i++)
+        ck_assert_msg(seen.seen[i], "span %u missing", i);
+    return seen.count;
 }
 
 static uint64_t done_exported(void)
@@ -462,11 +474,125 @@ START_TEST(test_pieces_wait_for_a_full_transport)
     struct exporter_result res;
     fake_result(&(struct fake_answer){ EXPORTER_OK, 1, 0, 0, 0, NULL }, &res);
     fake.held_count = 0;
+    fake.sent[0].outcome = EXPORTER_OK;
     exporter_transport_done(fake.e, fake.held[0], &res);
     ck_assert(fake_run_until(&loop, all_exported, &spans, 2000));
     ck_assert_int_eq(fake.sent_count, 11);
     ck_assert_uint_eq(check_sent(100, SIZE_MAX), 1024);
     ck_assert_int_eq(exporter_can_send(e), 1);
+    free_exporter(e);
+}
+END_TEST
+
+static uint64_t done_failed(enum stats_fail_reason r)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < done_count; i++)
+        if (done[i].failed)
+            n += done[i].reason == r ? done[i].failed : 0;
+    return n;
+}
+
+static int all_answered(void *arg)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < done_count; i++)
+        n += done[i].exported + done[i].failed;
+    return n >= *(uint64_t *)arg;
+}
+
+/* A backend with a 4000-byte ceiling: the request is halved until its pieces pass,
+ * every span arrives once, in order, and the size learned caps what follows. */
+static void check_halved_until_it_fits(void)
+{
+    fake.ceiling = 4000;
+    struct exporter *e = new_exporter();
+    uint64_t spans = send_request(e, 2, 40, 200);
+    ck_assert(fake_run_until(&loop, all_exported, &spans, 3000));
+    ck_assert_uint_eq(check_sent(SIZE_MAX, 4000), spans);
+    ck_assert_int_gt(fake.refused_too_large, 0);
+    ck_assert_uint_gt(st.max_request_bytes, 0);
+    ck_assert_uint_le(st.max_request_bytes, 4000);
+    ck_assert_uint_eq(done_failed(STATS_FAIL_TOO_LARGE), 0);
+    ck_assert_ptr_nonnull(strstr(st.last_error, "larger than max"));
+
+    /* From now on requests are cut to the learned size before they go. */
+    int refused = fake.refused_too_large;
+    uint64_t learned = st.max_request_bytes;
+    fake_forget_sent();
+    spans += send_request(e, 2, 40, 200);
+    ck_assert(fake_run_until(&loop, all_exported, &spans, 3000));
+    ck_assert_int_eq(fake.refused_too_large, refused);
+    ck_assert_uint_eq(check_sent(SIZE_MAX, learned), spans / 2);
+    ck_assert_uint_eq(st.max_request_bytes, learned);
+    free_exporter(e);
+}
+
+START_TEST(test_too_large_is_halved_until_it_fits_and_the_size_is_learned)
+{
+    check_halved_until_it_fits();
+}
+END_TEST
+
+/* The plain body is split (inflated again: only the gzip'd body was kept), and each
+ * half is compressed on its own. */
+START_TEST(test_too_large_compressed_is_split_from_its_plain_body)
+{
+    target.compression = CONFIG_COMPRESSION_GZIP;
+    check_halved_until_it_fits();
+    for (int i = 0; i < fake.sent_count; i++)
+        ck_assert_ptr_nonnull(fake.sent[i].plain);
+}
+END_TEST
+
+/* Span 9 alone is over the ceiling: it is given up under too_large, logged with the
+ * destination and the sizes; the nine others arrive. */
+START_TEST(test_a_span_over_the_ceiling_is_given_up_alone)
+{
+    fake.ceiling = 3000;
+    struct exporter *e = new_exporter();
+    struct req_buf body = { 0 };
+    uint32_t next = 0;
+    uint64_t spans = req_build(&body, 1, 1, 9, 200, 0, &next);
+    spans += req_build(&body, 1, 1, 1, 5000, 0, &next);
+    send_body(e, &body, (uint32_t)spans);
+    ck_assert(fake_run_until(&loop, all_answered, &spans, 3000));
+    ck_assert_uint_eq(done_exported(), 9);
+    ck_assert_uint_eq(done_failed(STATS_FAIL_TOO_LARGE), 1);
+    ck_assert_uint_eq(check_sent(SIZE_MAX, 3000), 9);
+    ck_assert_uint_gt(st.max_request_bytes, 0);
+    free_exporter(e);
+
+    char line[1024];
+    int found = 0;
+    fflush(log_out);
+    rewind(log_out);
+    while (fgets(line, sizeof(line), log_out))
+        if (strstr(line, "\"a span is larger than the backend accepts, dropped\"")) {
+            found++;
+            ck_assert_ptr_nonnull(strstr(line, "\"destination\":\"primary\""));
+            ck_assert_ptr_nonnull(strstr(line, "\"request_bytes\":50"));
+            ck_assert_ptr_nonnull(strstr(line, "\"max_request_bytes\":"));
+        }
+    ck_assert_int_eq(found, 1);
+}
+END_TEST
+
+/* A backend whose ceiling rose: an acceptance over the smallest refusal forgets it. */
+START_TEST(test_a_ceiling_that_rises_is_followed)
+{
+    fake.ceiling = 4000;
+    struct exporter *e = new_exporter();
+    uint64_t spans = send_request(e, 2, 40, 200);
+    ck_assert(fake_run_until(&loop, all_exported, &spans, 3000));
+    ck_assert_uint_gt(st.max_request_bytes, 0);
+    /* A single span bigger than the smallest refusal, accepted now. */
+    fake.ceiling = 0;
+    struct req_buf body = { 0 };
+    uint32_t next = 0;
+    spans += send_body(e, &body, req_build(&body, 1, 1, 1, 20000, 0, &next));
+    ck_assert(fake_run_until(&loop, all_exported, &spans, 3000));
+    ck_assert_uint_eq(st.max_request_bytes, 0);
     free_exporter(e);
 }
 END_TEST
@@ -494,6 +620,10 @@ static Suite *exporter_suite(void)
     tcase_add_test(tc, test_record_over_the_span_limit_is_split_before_sending);
     tcase_add_test(tc, test_record_over_the_byte_limit_is_split_before_sending);
     tcase_add_test(tc, test_pieces_wait_for_a_full_transport);
+    tcase_add_test(tc, test_too_large_is_halved_until_it_fits_and_the_size_is_learned);
+    tcase_add_test(tc, test_too_large_compressed_is_split_from_its_plain_body);
+    tcase_add_test(tc, test_a_span_over_the_ceiling_is_given_up_alone);
+    tcase_add_test(tc, test_a_ceiling_that_rises_is_followed);
     suite_add_tcase(s, tc);
     return s;
 }

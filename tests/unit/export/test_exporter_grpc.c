@@ -589,6 +589,42 @@ START_TEST(test_http_404_fails)
 }
 END_TEST
 
+/* A request over the server's receive limit, in grpc-go's words: TOO_LARGE, RetryInfo
+ * or not (sent again as is it would be refused again). */
+START_TEST(test_larger_than_max_is_too_large)
+{
+    backend_start("too_large", 1);
+    transport_create();
+    prepare(0, 1, 0, "");
+    send_and_wait(1);
+    assert_outcome(0, EXPORTER_TOO_LARGE,
+                   "RESOURCE_EXHAUSTED: grpc: received message larger than max (");
+}
+END_TEST
+
+/* grpc-java's words, under INVALID_ARGUMENT. */
+START_TEST(test_exceeds_maximum_size_is_too_large)
+{
+    backend_start("too_large_java", 1);
+    transport_create();
+    prepare(0, 1, 0, "");
+    send_and_wait(1);
+    assert_outcome(0, EXPORTER_TOO_LARGE,
+                   "INVALID_ARGUMENT: gRPC message exceeds maximum size 64: ");
+}
+END_TEST
+
+/* A proxy in front of the backend refusing the body: 413 without grpc-status. */
+START_TEST(test_http_413_is_too_large)
+{
+    backend_start("http413", 1);
+    transport_create();
+    prepare(0, 1, 0, "");
+    send_and_wait(1);
+    assert_outcome(0, EXPORTER_TOO_LARGE, "HTTP 413");
+}
+END_TEST
+
 /* ---------------------------------------------------------------- headers, encodings */
 
 START_TEST(test_config_headers_arrive)
@@ -1137,6 +1173,9 @@ static Suite *exporter_grpc_suite(void)
     tcase_add_test(answers, test_resource_exhausted_with_retry_info);
     tcase_add_test(answers, test_resource_exhausted_without_retry_info);
     tcase_add_test(answers, test_invalid_argument_fails);
+    tcase_add_test(answers, test_larger_than_max_is_too_large);
+    tcase_add_test(answers, test_exceeds_maximum_size_is_too_large);
+    tcase_add_test(answers, test_http_413_is_too_large);
     tcase_add_test(answers, test_http_503_is_retried);
     tcase_add_test(answers, test_http_404_fails);
     suite_add_tcase(s, answers);

@@ -469,6 +469,15 @@ START_TEST(test_503_retry)
 }
 END_TEST
 
+START_TEST(test_413_is_too_large)
+{
+    struct exporter_result r = one_request("413");
+    ck_assert_int_eq(r.outcome, EXPORTER_TOO_LARGE);
+    ck_assert_int_eq(r.connected, 1);
+    ck_assert_str_eq(r.message, "HTTP 413: request entity too large");
+}
+END_TEST
+
 START_TEST(test_400_status_fails)
 {
     struct exporter_result r = one_request("400status");
@@ -976,6 +985,7 @@ static Suite *exporter_http_suite(void)
     tcase_add_test(tc, test_429_retry_after_seconds);
     tcase_add_test(tc, test_429_retry_after_date);
     tcase_add_test(tc, test_503_retry);
+    tcase_add_test(tc, test_413_is_too_large);
     tcase_add_test(tc, test_400_status_fails);
     tcase_add_test(tc, test_500_text_fails);
     tcase_add_test(tc, test_timeout_retries);

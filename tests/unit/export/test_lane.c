@@ -419,15 +419,22 @@ static uint32_t push_request(struct lane *l, unsigned spans, size_t span_bytes)
     return n;
 }
 
-/* What the fake was sent: every span once, in order, within the limits. */
+/* What the fake accepted: every span once (in any order), within the limits. */
 static uint32_t check_sent(size_t max_spans, size_t max_bytes)
 {
-    uint32_t expect = 0;
+    static struct req_seen seen;
+    memset(&seen, 0, sizeof(seen));
     for (int i = 0; i < fake.sent_count; i++) {
-        ck_assert_uint_le(req_check(fake.sent[i].body, fake.sent[i].len, &expect), max_spans);
-        ck_assert_uint_le(fake.sent[i].len, max_bytes);
+        if (fake.sent[i].outcome != EXPORTER_OK)
+            continue;
+        ck_assert_uint_le(req_check_once(fake_plain(&fake.sent[i]), fake.sent[i].plain_len,
+                                         &seen),
+                          max_spans);
+        ck_assert_uint_le(fake.sent[i].plain_len, max_bytes);
     }
-    return expect;
+    for (uint32_t i = 0; i < seen.count; i++)
+        ck_assert_msg(seen.seen[i], "span %u missing", i);
+    return seen.count;
 }
 
 /* maxBatchSpans 100 and a 1024-span request: eleven requests, the books exact after
@@ -446,6 +453,67 @@ START_TEST(test_record_over_the_batch_limits_is_split)
     ck_assert_uint_eq(lane_stats(l)->spans.exported, 1024);
     ck_assert_int_eq(fake.sent_count, 11);
     ck_assert_uint_eq(check_sent(100, 1 << 20), 1024);
+    assert_books_balance(l);
+    lane_free(l);
+}
+END_TEST
+
+/* A lane whose backend accepts requests of at most ceiling bytes; its books are
+ * checked after every answer. */
+static struct lane *ceiling_lane(size_t ceiling)
+{
+    target.max_batch_bytes = 32 * 1024;
+    target.buffer_max_bytes = 1 << 20;
+    fake.ceiling = ceiling;
+    struct lane *l = new_lane();
+    watched = l;
+    fake.after_answer = books_balance_now;
+    return l;
+}
+
+/* Batches a backend with a 3000-byte ceiling refuses are halved until they pass; the
+ * books balance after every answer; once the size is learned the batcher keeps its
+ * batches within it and nothing more is refused. */
+START_TEST(test_too_large_batches_are_split_and_the_books_balance_throughout)
+{
+    target.max_batch_spans = 1000;
+    struct lane *l = ceiling_lane(3000);
+    for (int i = 0; i < 10; i++)
+        push_request(l, 20, 100);
+    ck_assert(fake_run_until(&loop, settled, l, 3000));
+    const struct stats_destination *st = lane_stats(l);
+    ck_assert_uint_eq(st->spans.exported, pushed);
+    ck_assert_uint_eq(stats_export_failed_total(&st->spans), 0);
+    ck_assert_int_gt(fake.refused_too_large, 0);
+    uint64_t learned = st->exporter.max_request_bytes;
+    ck_assert_uint_gt(learned, 0);
+    ck_assert_uint_le(learned, 3000);
+
+    int refused = fake.refused_too_large;
+    fake_forget_sent();
+    for (int i = 0; i < 10; i++)
+        push_request(l, 20, 100);
+    ck_assert(fake_run_until(&loop, settled, l, 3000));
+    ck_assert_int_eq(fake.refused_too_large, refused);
+    ck_assert_uint_eq(st->spans.exported, pushed);
+    for (int i = 0; i < fake.sent_count; i++)
+        ck_assert_uint_le(fake.sent[i].plain_len, learned);
+    assert_books_balance(l);
+    lane_free(l);
+}
+END_TEST
+
+/* A span over the ceiling: given up under too_large, the others exported, the books
+ * exact. */
+START_TEST(test_span_over_the_ceiling_counts_too_large)
+{
+    struct lane *l = ceiling_lane(3000);
+    push_request(l, 10, 100);
+    push_request(l, 1, 4000);
+    push_request(l, 10, 100);
+    ck_assert(fake_run_until(&loop, settled, l, 3000));
+    ck_assert_uint_eq(failed(l, STATS_FAIL_TOO_LARGE), 1);
+    ck_assert_uint_eq(lane_stats(l)->spans.exported, 20);
     assert_books_balance(l);
     lane_free(l);
 }
@@ -470,6 +538,8 @@ static Suite *lane_suite(void)
     tcase_add_test(tc, test_hand_back_of_compressed_batches_gives_plain_records);
     tcase_add_test(tc, test_hand_back_refused_while_draining);
     tcase_add_test(tc, test_record_over_the_batch_limits_is_split);
+    tcase_add_test(tc, test_too_large_batches_are_split_and_the_books_balance_throughout);
+    tcase_add_test(tc, test_span_over_the_ceiling_counts_too_large);
     suite_add_tcase(s, tc);
     return s;
 }
