@@ -90,7 +90,7 @@ $(BUILD)/spanrelay-emit: $(BUILD)/obj/cli/emit_main.o $(BUILD)/libspanrelay.a
 # A unit suite's binary is named for its file; the source sits in the folder that
 # mirrors the daemon file it tests.
 vpath test_%.c $(sort $(dir $(UNIT_SRCS)))
-$(BUILD)/tests/%: %.c tests/unit/unit.h $(wildcard tests/unit/*/*.h) $(BUILD)/libspanrelay.a
+$(BUILD)/tests/%: %.c $(wildcard tests/unit/*.h tests/unit/*/*.h) $(BUILD)/libspanrelay.a
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	@$(CC) $(ALL_CFLAGS) -Itests/unit $(shell pkg-config --cflags check) -o $@ $< \

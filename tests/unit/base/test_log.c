@@ -1,6 +1,6 @@
-/* test_log.c — what operators read: JSON log lines (escaping, levels, fields), the
- * rate limiter's "suppressed" count, the /metrics and /health texts, and the queue
- * that keeps a stalled stderr from stalling the loop. */
+/* test_log.c — what operators read in the log: JSON lines (escaping, levels, fields),
+ * the rate limiter's "suppressed" count, and the queue that keeps a stalled stderr from
+ * stalling the loop. */
 #include <json-c/json.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,6 +13,7 @@
 #include "base/metrics.h"
 #include "base/stats.h"
 #include "unit.h"
+#include "unit_json.h"
 
 static char *buf;
 static size_t buflen;
@@ -63,31 +64,17 @@ static json_object *line(int n)
     return doc;
 }
 
-static const char *str(json_object *doc, const char *key)
-{
-    json_object *v;
-    ck_assert_msg(json_object_object_get_ex(doc, key, &v), "no %s", key);
-    return json_object_get_string(v);
-}
-
-static int64_t num(json_object *doc, const char *key)
-{
-    json_object *v;
-    ck_assert_msg(json_object_object_get_ex(doc, key, &v), "no %s", key);
-    return json_object_get_int64(v);
-}
-
 START_TEST(test_line_has_the_standard_fields)
 {
     log_write(LOG_WARNING, "otel.exporter", "export failed",
               (struct log_field[]){ LOG_STR("error", "UNAVAILABLE"), LOG_INT("spans", 42) }, 2);
     json_object *doc = line(0);
-    ck_assert_str_eq(str(doc, "level"), "WARNING");
-    ck_assert_str_eq(str(doc, "logger"), "otel.exporter");
-    ck_assert_str_eq(str(doc, "msg"), "export failed");
-    ck_assert_str_eq(str(doc, "error"), "UNAVAILABLE");
-    ck_assert_int_eq(num(doc, "spans"), 42);
-    const char *ts = str(doc, "ts");
+    ck_assert_str_eq(unit_json_str(doc, "level"), "WARNING");
+    ck_assert_str_eq(unit_json_str(doc, "logger"), "otel.exporter");
+    ck_assert_str_eq(unit_json_str(doc, "msg"), "export failed");
+    ck_assert_str_eq(unit_json_str(doc, "error"), "UNAVAILABLE");
+    ck_assert_int_eq(unit_json_int(doc, "spans"), 42);
+    const char *ts = unit_json_str(doc, "ts");
     ck_assert_int_eq(strlen(ts), 24); /* 2026-11-24T23:19:39.123Z */
     ck_assert_int_eq(ts[23], 'Z');
     json_object_put(doc);
@@ -99,8 +86,8 @@ START_TEST(test_hostile_text_stays_one_valid_line)
     log_write(LOG_ERROR, "x", "quote \" backslash \\ newline \n tab \t bell \a",
               (struct log_field[]){ LOG_STR("k\"ey", "v\r\n{}") }, 1);
     json_object *doc = line(0);
-    ck_assert_str_eq(str(doc, "msg"), "quote \" backslash \\ newline \n tab \t bell \a");
-    ck_assert_str_eq(str(doc, "k\"ey"), "v\r\n{}");
+    ck_assert_str_eq(unit_json_str(doc, "msg"), "quote \" backslash \\ newline \n tab \t bell \a");
+    ck_assert_str_eq(unit_json_str(doc, "k\"ey"), "v\r\n{}");
     json_object_put(doc);
     ck_assert_ptr_null(line(1));
 }
@@ -112,7 +99,7 @@ START_TEST(test_bytes_that_are_not_utf8_become_replacement_characters)
     log_write(LOG_WARNING, "otel.exporter", "export failed",
               (struct log_field[]){ LOG_STR("error", "bad \xff byte, cut \xc3") }, 1);
     json_object *doc = line(0);
-    ck_assert_str_eq(str(doc, "error"), "bad \xef\xbf\xbd byte, cut \xef\xbf\xbd");
+    ck_assert_str_eq(unit_json_str(doc, "error"), "bad \xef\xbf\xbd byte, cut \xef\xbf\xbd");
     json_object_put(doc);
     struct stats_destination dest = { .name = "primary" };
     const struct stats_destination *dests[] = { &dest };
@@ -123,7 +110,7 @@ START_TEST(test_bytes_that_are_not_utf8_become_replacement_characters)
     ck_assert_ptr_nonnull(health);
     json_object *exporter;
     ck_assert(json_object_object_get_ex(health, "exporter", &exporter));
-    ck_assert_str_eq(str(exporter, "last_error"), "caf\xc3\xa9 \xef\xbf\xbd");
+    ck_assert_str_eq(unit_json_str(exporter, "last_error"), "caf\xc3\xa9 \xef\xbf\xbd");
     json_object_put(health);
     free(text);
 }
@@ -149,7 +136,7 @@ START_TEST(test_levels_below_the_minimum_are_dropped)
     log_write(LOG_INFO, "x", "info", NULL, 0);
     log_write(LOG_WARNING, "x", "warning", NULL, 0);
     json_object *doc = line(0);
-    ck_assert_str_eq(str(doc, "msg"), "warning");
+    ck_assert_str_eq(unit_json_str(doc, "msg"), "warning");
     json_object_put(doc);
     ck_assert_ptr_null(line(1));
     enum log_level l;
@@ -171,90 +158,10 @@ START_TEST(test_limiter_counts_what_it_suppressed)
     ck_assert_int_eq(log_write_limited(&lim, LOG_WARNING, "x", "retry", NULL, 0), 1);
     json_object *first = line(0), *second = line(1);
     ck_assert(!json_object_object_get_ex(first, "suppressed", NULL));
-    ck_assert_int_eq(num(second, "suppressed"), 7);
+    ck_assert_int_eq(unit_json_int(second, "suppressed"), 7);
     json_object_put(first);
     json_object_put(second);
     ck_assert_ptr_null(line(2));
-}
-END_TEST
-
-START_TEST(test_metrics_text_carries_every_term)
-{
-    stats.spans_received[STATS_TRANSPORT_GRPC] = 10;
-    stats.spans_received[STATS_TRANSPORT_HTTP] = 5;
-    stats.spans_rejected[STATS_REJECT_SPAN_ID] = 1;
-    struct stats_destination primary = { .name = "primary" }, vendor = { .name = "vendor" };
-    primary.spans.sampled_out = 2;
-    primary.spans.dropped_overflow = 3;
-    primary.spans.exported = 4;
-    primary.spans.export_failed[STATS_FAIL_SHUTDOWN_IN_FLIGHT] = 1;
-    primary.spans.buffered = 3;
-    primary.spans.in_flight = 1;
-    vendor.spans.sampled_out = 13;
-    vendor.spans.exported = 1;
-    stats_count_request(STATS_TRANSPORT_HTTP, 200);
-    stats_count_request(STATS_TRANSPORT_HTTP, 200);
-    stats_count_request(STATS_TRANSPORT_GRPC, 3);
-    ck_assert_uint_eq(stats_lane_received(&primary), stats_accounted(&primary));
-    ck_assert_uint_eq(stats_lane_received(&vendor), stats_accounted(&vendor));
-    const struct stats_destination *dests[] = { &primary, &vendor };
-    size_t len;
-    char *text = metrics_render_prometheus(dests, 2, &len);
-    ck_assert_ptr_nonnull(text);
-    ck_assert_uint_eq(strlen(text), len);
-    ck_assert_ptr_nonnull(strstr(text, "spanrelay_spans_received_total{transport=\"grpc\"} 10\n"));
-    ck_assert_ptr_nonnull(strstr(text, "spanrelay_spans_rejected_total{reason=\"invalid_span_id\"} 1\n"));
-    ck_assert_ptr_nonnull(strstr(text,
-        "spanrelay_spans_dropped_overflow_total{destination=\"primary\"} 3\n"));
-    ck_assert_ptr_nonnull(strstr(text,
-        "spanrelay_spans_sampled_out_total{destination=\"vendor\"} 13\n"));
-    ck_assert_ptr_nonnull(strstr(text, "spanrelay_spans_export_failed_total{destination=\"primary\","
-                                       "reason=\"shutdown_in_flight\"} 1\n"));
-    ck_assert_ptr_nonnull(strstr(text,
-        "spanrelay_receiver_requests_total{transport=\"http\",code=\"200\"} 2\n"));
-    ck_assert_ptr_nonnull(strstr(text,
-        "spanrelay_receiver_requests_total{transport=\"grpc\",code=\"3\"} 1\n"));
-    ck_assert_ptr_nonnull(strstr(text, "# TYPE spanrelay_spans_buffered gauge\n"));
-    free(text);
-}
-END_TEST
-
-START_TEST(test_health_document_is_json_with_escaped_error)
-{
-    struct stats_destination primary = { .name = "primary" }, vendor = { .name = "vendor" };
-    primary.exporter.state = STATS_EXPORTER_BACKING_OFF;
-    snprintf(primary.exporter.last_error, sizeof(primary.exporter.last_error),
-             "connect to \"tempo\":4317 failed\n");
-    vendor.exporter.state = STATS_EXPORTER_FAILING;
-    stats.spans_received[STATS_TRANSPORT_GRPC] = 7;
-    primary.spans.exported = 7;
-    vendor.spans.export_failed[STATS_FAIL_TOO_LARGE] = 7;
-    const struct stats_destination *dests[] = { &primary, &vendor };
-    size_t len;
-    char *text = metrics_render_health(dests, 2, &len);
-    json_object *doc = json_tokener_parse(text);
-    ck_assert_ptr_nonnull(doc);
-    json_object *exporter, *spans;
-    ck_assert(json_object_object_get_ex(doc, "exporter", &exporter));
-    ck_assert_str_eq(str(exporter, "state"), "backing_off");
-    ck_assert_str_eq(str(exporter, "last_error"), "connect to \"tempo\":4317 failed\n");
-    ck_assert(json_object_object_get_ex(doc, "spans", &spans));
-    ck_assert_int_eq(num(spans, "received"), 7);
-    ck_assert_int_eq(num(spans, "exported"), 7);
-    ck_assert_str_eq(str(doc, "status"), "ok");
-    json_object *list, *second, *by_reason;
-    ck_assert(json_object_object_get_ex(doc, "destinations", &list));
-    ck_assert_int_eq(json_object_array_length(list), 2);
-    second = json_object_array_get_idx(list, 1);
-    ck_assert_str_eq(str(second, "name"), "vendor");
-    ck_assert(json_object_object_get_ex(second, "exporter", &exporter));
-    ck_assert_str_eq(str(exporter, "state"), "failing");
-    ck_assert(json_object_object_get_ex(second, "spans", &spans));
-    ck_assert_int_eq(num(spans, "export_failed"), 7);
-    ck_assert(json_object_object_get_ex(second, "export_failed_by_reason", &by_reason));
-    ck_assert_int_eq(num(by_reason, "too_large"), 7);
-    json_object_put(doc);
-    free(text);
 }
 END_TEST
 
@@ -315,12 +222,12 @@ static struct tally tally(const char *text, size_t len)
             ck_abort_msg("a line is not JSON");
         json_object *v;
         if (json_object_object_get_ex(doc, "dropped", &v)) {
-            ck_assert_str_eq(str(doc, "logger"), "spanrelay.log");
-            ck_assert_str_eq(str(doc, "level"), "WARNING");
+            ck_assert_str_eq(unit_json_str(doc, "logger"), "spanrelay.log");
+            ck_assert_str_eq(unit_json_str(doc, "level"), "WARNING");
             t.notices++;
             t.dropped += json_object_get_int64(v);
         } else {
-            long n = (long)num(doc, "n");
+            long n = (long)unit_json_int(doc, "n");
             ck_assert_msg(n > last, "line %ld after %ld", n, last);
             last = n;
             t.lines++;
@@ -430,20 +337,8 @@ START_TEST(test_stop_gives_up_on_a_stuck_fd)
     /* Back to writing at once. */
     log_write(LOG_INFO, "x", "after the queue", NULL, 0);
     json_object *doc = line(0);
-    ck_assert_str_eq(str(doc, "msg"), "after the queue");
+    ck_assert_str_eq(unit_json_str(doc, "msg"), "after the queue");
     json_object_put(doc);
-}
-END_TEST
-
-START_TEST(test_metrics_counts_dropped_log_lines)
-{
-    size_t len;
-    char *text = metrics_render_prometheus(NULL, 0, &len);
-    char want[96];
-    snprintf(want, sizeof(want), "\nspanrelay_log_lines_dropped_total %llu\n",
-             (unsigned long long)log_lines_dropped());
-    ck_assert_ptr_nonnull(strstr(text, want));
-    free(text);
 }
 END_TEST
 
@@ -458,12 +353,9 @@ static Suite *log_suite(void)
     tcase_add_test(tc, test_bytes_that_are_not_utf8_become_replacement_characters);
     tcase_add_test(tc, test_levels_below_the_minimum_are_dropped);
     tcase_add_test(tc, test_limiter_counts_what_it_suppressed);
-    tcase_add_test(tc, test_metrics_text_carries_every_term);
-    tcase_add_test(tc, test_health_document_is_json_with_escaped_error);
     tcase_add_test(tc, test_queue_keeps_lines_whole_and_in_order);
     tcase_add_test(tc, test_stalled_reader_costs_lines_not_time);
     tcase_add_test(tc, test_stop_gives_up_on_a_stuck_fd);
-    tcase_add_test(tc, test_metrics_counts_dropped_log_lines);
     suite_add_tcase(s, tc);
     return s;
 }
