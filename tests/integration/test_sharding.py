@@ -152,6 +152,15 @@ class FleetTest(unittest.TestCase):
                          % (len(wrong), wrong[:3]))
         return by_trace
 
+    @staticmethod
+    def exported(d, destination='primary'):
+        return accounting(d.metrics(), destination)['terms']['spanrelay_spans_exported_total']
+
+    def wait_exported(self, d, n, destination='primary'):
+        """A gateway records spans before it answers, and a pod counts them exported
+        when the answer arrives: wait for the answers before reading the books."""
+        wait_for(lambda: self.exported(d, destination) >= n, timeout=15)
+
     def assert_books(self, d):
         acc = accounting(d.metrics())
         self.assertTrue(acc['holds'], acc)
@@ -220,7 +229,7 @@ class TestSharding(FleetTest):
                 self.assertEqual(ring.owner(bytes.fromhex(s['traceId'])), '%s:%d' % (ip, port))
         self.assertEqual(sorted(s['spanId'] for gw in gws.values() for s in gw.spans()),
                          sorted(s['spanId'] for s in summary['spans']))
-        self.assertTrue(wait_for(lambda: accounting(d.metrics())['holds'], timeout=10))
+        self.wait_exported(d, 400)
         self.assertEqual(self.assert_books(d)['terms']['spanrelay_spans_exported_total'], 400)
 
     def test_tls_verifies_the_fleet_hostname_grpc(self):
@@ -248,7 +257,7 @@ class TestSharding(FleetTest):
         self.assertTrue(wait_for(lambda: tempo.span_count() >= 900, timeout=30))
         self.assert_owners([summary], ring_of(GATEWAYS[:3]))
         self.assert_exactly_once([summary])
-        self.assertTrue(wait_for(lambda: accounting(d.metrics())['holds'], timeout=10))
+        self.wait_exported(d, 900, 'gateways')
         acc = self.assert_books(d)
         self.assertEqual(acc['destinations']['gateways']['terms']
                          ['spanrelay_spans_exported_total'], 900)
@@ -298,7 +307,7 @@ class TestSharding(FleetTest):
         self.assertLessEqual(moved / len(by_trace), 0.30)
         self.assert_exactly_once([first, second, third, fourth])
         for d in (pod_a, pod_b):
-            wait_for(lambda: accounting(d.metrics())['holds'], timeout=10)
+            self.wait_exported(d, 8000)
             acc = self.assert_books(d)
             self.assertEqual(metric_sum(d.metrics(), 'spanrelay_spans_exported_total'),
                              acc['received'])
@@ -336,7 +345,7 @@ class TestSharding(FleetTest):
             tid = bytes.fromhex(s['traceId'])
             owner = ring3.owner(tid) if ring3.owner(tid) != endpoint(gone) else new_ring.owner(tid)
             self.assertEqual(seen[s['spanId']][0][0], owner.split(':')[0], s['traceId'])
-        wait_for(lambda: accounting(pod.metrics())['holds'], timeout=10)
+        self.wait_exported(pod, 3000)
         acc = self.assert_books(pod)
         self.assertEqual(metric_sum(pod.metrics(), 'spanrelay_spans_exported_total'), 3000, acc)
 
