@@ -96,6 +96,86 @@ START_TEST(test_health_document_is_json_with_escaped_error)
 }
 END_TEST
 
+/* A sharded destination: its totals as any destination's, each gateway under the
+ * destination's name and its endpoint, and on /health the ring in use and every
+ * gateway (an ejected one out of the ring, a leaving one marked). */
+START_TEST(test_fleet_per_gateway_series_and_health)
+{
+    struct stats_destination gw[3] = { { .name = "primary" }, { .name = "primary" },
+                                       { .name = "primary" } };
+    gw[0].spans.exported = 5;
+    gw[0].exporter.state = STATS_EXPORTER_READY;
+    gw[0].exporter.up = 1;
+    gw[1].spans.buffered = 2;
+    gw[1].spans.in_flight = 1;
+    gw[1].exporter.state = STATS_EXPORTER_BACKING_OFF;
+    snprintf(gw[1].exporter.last_error, sizeof(gw[1].exporter.last_error), "refused");
+    gw[2].spans.in_flight = 4;
+    const struct stats_gateway gateways[] = {
+        { .endpoint = "10.0.0.1:4317", .in_ring = 1, .lane = &gw[0] },
+        { .endpoint = "10.0.0.2:4317", .in_ring = 0, .lane = &gw[1] },
+        { .endpoint = "10.0.0.3:4317", .in_ring = 0, .leaving = 1, .lane = &gw[2] },
+    };
+    const struct stats_load_balance lb = { .resolver = "dns", .gateways = gateways,
+                                           .gateway_count = 3, .ring_changes = 4,
+                                           .moved_spans = 9, .ejections = 1 };
+    struct stats_destination fleet = { .name = "primary", .load_balance = &lb };
+    fleet.spans.exported = 5;
+    fleet.spans.buffered = 2;
+    fleet.spans.in_flight = 5;
+    struct stats_destination vendor = { .name = "vendor" };
+    const struct stats_destination *dests[] = { &fleet, &vendor };
+    size_t len;
+    char *text = metrics_render_prometheus(dests, 2, &len);
+    ck_assert_ptr_nonnull(text);
+    static const char *const want[] = {
+        "spanrelay_spans_exported_total{destination=\"primary\"} 5\n",
+        "spanrelay_gateway_in_ring{destination=\"primary\",endpoint=\"10.0.0.2:4317\"} 0\n",
+        "spanrelay_gateway_spans_exported_total{destination=\"primary\","
+        "endpoint=\"10.0.0.1:4317\"} 5\n",
+        "spanrelay_gateway_spans_buffered{destination=\"primary\",endpoint=\"10.0.0.2:4317\"} 2\n",
+        "spanrelay_gateway_spans_in_flight{destination=\"primary\",endpoint=\"10.0.0.3:4317\"} 4\n",
+        "spanrelay_gateway_up{destination=\"primary\",endpoint=\"10.0.0.1:4317\"} 1\n",
+        "spanrelay_gateway_members{destination=\"primary\"} 3\n",
+        "spanrelay_gateway_ring_changes_total{destination=\"primary\"} 4\n",
+        "spanrelay_gateway_ejections_total{destination=\"primary\"} 1\n",
+        "spanrelay_gateway_moved_spans_total{destination=\"primary\"} 9\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        ck_assert_msg(strstr(text, want[i]) != NULL, "missing %s", want[i]);
+    ck_assert_ptr_null(strstr(text, "destination=\"vendor\",endpoint="));
+    free(text);
+
+    text = metrics_render_health(dests, 2, &len);
+    json_object *doc = json_tokener_parse(text);
+    ck_assert_ptr_nonnull(doc);
+    json_object *list, *first, *lbj, *ring, *eps, *ep;
+    ck_assert(json_object_object_get_ex(doc, "destinations", &list));
+    first = json_object_array_get_idx(list, 0);
+    ck_assert(json_object_object_get_ex(first, "load_balance", &lbj));
+    ck_assert_str_eq(unit_json_str(lbj, "resolver"), "dns");
+    ck_assert_int_eq(unit_json_int(lbj, "moved_spans"), 9);
+    ck_assert(json_object_object_get_ex(lbj, "ring", &ring));
+    ck_assert_int_eq(json_object_array_length(ring), 1);
+    ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(ring, 0)),
+                     "10.0.0.1:4317");
+    ck_assert(json_object_object_get_ex(lbj, "endpoints", &eps));
+    ck_assert_int_eq(json_object_array_length(eps), 3);
+    ep = json_object_array_get_idx(eps, 1);
+    ck_assert_str_eq(unit_json_str(ep, "endpoint"), "10.0.0.2:4317");
+    ck_assert_str_eq(unit_json_str(ep, "in_ring"), "false");
+    ck_assert_str_eq(unit_json_str(ep, "state"), "backing_off");
+    ck_assert_int_eq(unit_json_int(ep, "buffered"), 2);
+    ck_assert_int_eq(unit_json_int(ep, "in_flight"), 1);
+    ck_assert_str_eq(unit_json_str(ep, "last_error"), "refused");
+    ck_assert_str_eq(unit_json_str(json_object_array_get_idx(eps, 2), "leaving"), "true");
+    ck_assert(!json_object_object_get_ex(json_object_array_get_idx(list, 1), "load_balance",
+                                         &lbj));
+    json_object_put(doc);
+    free(text);
+}
+END_TEST
+
 START_TEST(test_metrics_counts_dropped_log_lines)
 {
     size_t len;
@@ -115,6 +195,7 @@ static Suite *metrics_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, test_metrics_text_carries_every_term);
     tcase_add_test(tc, test_health_document_is_json_with_escaped_error);
+    tcase_add_test(tc, test_fleet_per_gateway_series_and_health);
     tcase_add_test(tc, test_metrics_counts_dropped_log_lines);
     suite_add_tcase(s, tc);
     return s;
