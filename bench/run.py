@@ -17,13 +17,17 @@ them to the scheduler). CPU is the relay's (the sink's in a limit row) from
 Requests are 100 spans each (~555 bytes a span), 4 connections, sampling ratio 1.0.
 
     bench/run.py [--seconds N] [--quick] [--rows GLOB[,GLOB...]] [--list] [--no-pin]
-                 [--callgrind REQUESTS] [--compare OTHER_BINARY [--repeat N]] [--json FILE]
+                 [--callgrind REQUESTS] [--perf] [--compare OTHER_BINARY [--repeat N]]
+                 [--json FILE]
 
 --quick runs each row for 3 seconds; --rows keeps the rows whose name matches one of the
 shell-style patterns (e.g. --rows 'limit-*,*-max-*'); --list prints the row names.
 --callgrind N runs the measured process of each row under valgrind's callgrind for a fixed
 N requests a connection instead, and prints instructions per span and the functions that
-execute most: repeatable on a busy machine where CPU time is not. SPANRELAY_BIN,
+execute most: repeatable on a busy machine where CPU time is not. --perf samples the
+measured process with `perf record -e cpu-clock` while the row runs and prints the share of
+its time spent in the kernel and the functions (user and kernel) where it goes: what
+callgrind cannot see, since it counts user-space instructions only. SPANRELAY_BIN,
 SPANRELAY_SINK_BIN (default: the same) and SPANRELAY_LOADGEN name other binaries.
 --compare OTHER runs every relay row with the relay binary and OTHER in turn, --repeat
 pairs (default 3), and prints the medians and the median of the pairwise ratios: the way
@@ -270,10 +274,28 @@ def callgrind_top(path, count):
     return total, top
 
 
-def run_row(row, seconds, pin, profile_requests=0, relay_bin=None):
+def perf_top(path, count):
+    """From a perf.data of cpu-clock samples: the kernel's share of them and the count
+    symbols with most samples, as (symbol, 'kernel' or 'user', share)."""
+    out = subprocess.run(['perf', 'report', '--stdio', '--no-children', '--sort', 'sym',
+                          '-i', path], capture_output=True, text=True, check=True).stdout
+    kernel, top = 0.0, []
+    for line in out.splitlines():
+        m = re.match(r'\s*([\d.]+)%\s+\[([k.])\]\s+(\S+)', line)
+        if not m:
+            continue
+        share, where, sym = float(m.group(1)) / 100, m.group(2), m.group(3)
+        if where == 'k':
+            kernel += share
+        if len(top) < count:
+            top.append((sym, 'kernel' if where == 'k' else 'user', share))
+    return kernel, top
+
+
+def run_row(row, seconds, pin, profile_requests=0, relay_bin=None, perf=False):
     """Measures a row; with profile_requests, runs the relay (the sink in a limit row)
     under callgrind instead, for that many requests a connection, and adds its
-    instruction counts."""
+    instruction counts; with perf, samples it with perf while the load runs."""
     d = tempfile.mkdtemp(prefix='spanrelay-bench-')
     procs = []
     try:
@@ -327,8 +349,19 @@ def run_row(row, seconds, pin, profile_requests=0, relay_bin=None):
             '-r', str(row.rate), '-d', str(seconds), '-c', str(CONNECTIONS)]
         if profile_requests:
             argv += ['-q', str(profile_requests)]
-        out = subprocess.run(pinned(1, argv, pin), capture_output=True, timeout=seconds + 600,
-                             check=True)
+        sampler = None
+        if perf:
+            sampler = subprocess.Popen(['perf', 'record', '-q', '-e', 'cpu-clock', '-F', '1999',
+                                        '-p', str(measured.pid), '-o',
+                                        os.path.join(d, 'perf.data')],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            out = subprocess.run(pinned(1, argv, pin), capture_output=True,
+                                 timeout=seconds + 600, check=True)
+        finally:
+            if sampler:
+                os.kill(sampler.pid, signal.SIGINT)
+                sampler.wait(timeout=60)
         gen = json.loads(out.stdout)
         offered = gen['offered_spans']
         if not row.limit and row.sinks:
@@ -350,7 +383,9 @@ def run_row(row, seconds, pin, profile_requests=0, relay_bin=None):
             # With the backend down: what the spool took (spans and bytes on disk).
             spooled = total(m, 'spanrelay_spans_spooled')
             spool_bytes = total(m, 'spanrelay_spool_bytes')
-        ir, top = 0, []
+        ir, top, kernel_share = 0, [], None
+        if perf:
+            kernel_share, samples = perf_top(os.path.join(d, 'perf.data'), 10)
         if profile_requests:
             subprocess.run(['callgrind_control', '-d', str(measured.pid)], check=True,
                            capture_output=True)
@@ -372,6 +407,9 @@ def run_row(row, seconds, pin, profile_requests=0, relay_bin=None):
             'bytes_per_span': gen['bytes_per_span'],
             'spooled_spans_per_s': round(spooled / gen['elapsed_s']),
             'spool_bytes_per_span': round(spool_bytes / spooled, 1) if spooled else 0,
+            'kernel_share': round(kernel_share, 3) if perf else None,
+            'perf_top': [{'symbol': f, 'where': w, 'share': round(n, 3)}
+                         for f, w, n in samples] if perf else [],
         }
     finally:
         for p in reversed(procs):
@@ -436,6 +474,8 @@ def main():
     ap.add_argument('--callgrind', type=int, metavar='REQUESTS', default=0,
                     help='profile each row under callgrind instead: REQUESTS a connection, '
                          'instructions per span and the top functions')
+    ap.add_argument('--perf', action='store_true',
+                    help='sample each row with perf: kernel share and top functions')
     ap.add_argument('--compare', metavar='OTHER_BINARY',
                     help='run each relay row alternately with this relay binary and the usual '
                          'one, --repeat pairs, and print medians and the median ratio')
@@ -468,6 +508,19 @@ def main():
         return
     if args.compare:
         compare(selected, seconds, pin, args.compare, args.repeat, args.json)
+        return
+    if args.perf:
+        for row in selected:
+            r = run_row(row, seconds, pin, perf=True)
+            results.append(r)
+            print('%-28s %6.3f cpu-s/Mspan  kernel %2.0f%%  %s' % (
+                r['row'], r['cpu_s_per_million_spans'], 100 * r['kernel_share'], '  '.join(
+                    '%s%s %.0f%%' % (t['symbol'], ' [k]' if t['where'] == 'kernel' else '',
+                                     100 * t['share']) for t in r['perf_top'])))
+            sys.stdout.flush()
+        if args.json:
+            with open(args.json, 'w') as f:
+                json.dump(results, f, indent=2)
         return
     fmt = '%-28s %11s %11s %8s %11s %14s %8s %8s %10s %10s'
     print(fmt % ('row', 'offered/s', 'delivered/s', 'dropped', 'cpu-s/Mspan', 'vs limit',
