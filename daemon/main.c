@@ -1,6 +1,7 @@
 /* main.c — spanrelay's entry point: command line, configuration, the event loop, and
  * the order in which modules start and stop. */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,20 @@ struct daemon {
     struct pipeline *pipeline;
     int stopping;
 };
+
+/* Buffers of a request's life (a gRPC message grown 16 -> 64 KiB, batches up to 1 MiB)
+ * are freed at the top of the heap many times a second. With glibc's defaults the heap
+ * is trimmed past 128 KiB of free top and such blocks come back from the kernel as fresh
+ * zeroed pages: perf showed page faults at 6-10 % of the relay's time and 1.5x the CPU
+ * per span on the gRPC-in rows of make bench. Keeping up to 8 MiB free and mapping only
+ * blocks of 4 MiB or more (decompression buffers) makes that memory reused instead. */
+static void malloc_tune(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_TRIM_THRESHOLD, 8 << 20);
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+#endif
+}
 
 static void usage(FILE *out)
 {
@@ -253,6 +268,7 @@ int main(int argc, char **argv)
         config_free(&d.cfg);
         return 0;
     }
+    malloc_tune();
     enum log_level level = LOG_INFO;
     log_level_parse(d.cfg.log_level, &level);
     log_init(level, stderr);
