@@ -111,9 +111,7 @@ void batcher_pushed(struct batcher *b)
 
 void batcher_limit_bytes(struct batcher *b, size_t max_bytes)
 {
-    b->max_bytes = max_bytes && max_bytes < b->target->max_batch_bytes
-                       ? max_bytes
-                       : b->target->max_batch_bytes;
+    b->max_bytes = export_target_request_limit(b->target, max_bytes);
 }
 
 void batcher_flush_all(struct batcher *b)

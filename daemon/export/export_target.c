@@ -74,6 +74,11 @@ static void target_destination(const struct config *cfg, const struct config_des
         t->sampling_ratio = d->sampling_ratio;
 }
 
+size_t export_target_request_limit(const struct export_target *t, uint64_t learned)
+{
+    return learned && learned < t->max_batch_bytes ? (size_t)learned : t->max_batch_bytes;
+}
+
 int export_target_is_sharded(const struct export_target *t)
 {
     return t->load_balance.resolver != CONFIG_RESOLVER_NONE;

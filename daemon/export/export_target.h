@@ -53,6 +53,10 @@ struct export_target {
                                       borrowed */
 };
 
+/* The most bytes one export request to t may hold: maxBatchBytes, or learned (the
+ * ceiling its backend was found to have, 0 while none is known) when that is lower. */
+size_t export_target_request_limit(const struct export_target *t, uint64_t learned);
+
 /* Whether t is a fleet rather than one endpoint. */
 int export_target_is_sharded(const struct export_target *t);
 

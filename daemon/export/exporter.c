@@ -296,19 +296,10 @@ static void start_pieces(struct exporter *e, struct exporter_batch *pieces)
     }
 }
 
-/* The most bytes a request may hold: maxBatchBytes, or less once the backend showed
- * where its ceiling is. */
-static size_t request_limit(const struct exporter *e)
-{
-    uint64_t learned = e->st->max_request_bytes;
-    return learned && learned < e->target->max_batch_bytes ? (size_t)learned
-                                                           : e->target->max_batch_bytes;
-}
-
 void exporter_send(struct exporter *e, struct exporter_batch *batch)
 {
     batch->first_try_ms = uv_now(e->loop);
-    size_t max_bytes = request_limit(e);
+    size_t max_bytes = export_target_request_limit(e->target, e->st->max_request_bytes);
     /* The batcher keeps its batches within the limits, but a single record may be
      * larger (an SDK's whole export, or one from before a ceiling was learned). */
     if (batch->spans > 1 && (batch->spans > e->target->max_batch_spans || batch->len > max_bytes)) {

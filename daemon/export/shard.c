@@ -118,14 +118,22 @@ static struct member *member_new(struct shard *s, const char *endpoint, char *er
     return m;
 }
 
-/* Folds a lane's final counters into the destination's retired totals. */
+/* Adds the counters of from to those of to (not the gauges: buffered, in flight,
+ * buffer bytes). */
+static void add_counters(struct stats_lane_spans *to, const struct stats_lane_spans *from)
+{
+    to->sampled_out += from->sampled_out;
+    to->dropped_overflow += from->dropped_overflow;
+    to->exported += from->exported;
+    for (int r = 0; r < STATS_FAIL_COUNT; r++)
+        to->export_failed[r] += from->export_failed[r];
+}
+
+/* Folds a lane's final counters into the destination's retired totals; its gauges go
+ * with it. */
 static void retire(struct shard *s, const struct stats_lane_spans *sp)
 {
-    s->retired.sampled_out += sp->sampled_out;
-    s->retired.dropped_overflow += sp->dropped_overflow;
-    s->retired.exported += sp->exported;
-    for (int r = 0; r < STATS_FAIL_COUNT; r++)
-        s->retired.export_failed[r] += sp->export_failed[r];
+    add_counters(&s->retired, sp);
 }
 
 static void member_free(struct shard *s, struct member *m)
@@ -227,15 +235,12 @@ static void flush_unrouted(struct shard *s)
     uint32_t spans;
     if (s->by_ring_count == 0)
         return;
+    /* With a ring, route() never touches s->unrouted: the record is routed from
+     * where it lies, then popped. */
     while (ring_peek(s->unrouted, &data, &len, &spans) == 0) {
         uint32_t dropped = 0;
-        uint8_t *copy = malloc(len ? len : 1);
-        if (!copy)
-            return;
-        memcpy(copy, data, len);
+        route(s, data, len, spans, &dropped);
         ring_pop(s->unrouted);
-        route(s, copy, len, spans, &dropped);
-        free(copy);
     }
 }
 
@@ -446,11 +451,7 @@ void shard_count_sampled_out(struct shard *s, uint64_t spans)
 
 static void add_spans(struct stats_lane_spans *to, const struct stats_lane_spans *from)
 {
-    to->sampled_out += from->sampled_out;
-    to->dropped_overflow += from->dropped_overflow;
-    to->exported += from->exported;
-    for (int r = 0; r < STATS_FAIL_COUNT; r++)
-        to->export_failed[r] += from->export_failed[r];
+    add_counters(to, from);
     to->buffered += from->buffered;
     to->in_flight += from->in_flight;
     to->buffer_bytes += from->buffer_bytes;

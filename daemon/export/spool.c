@@ -358,14 +358,21 @@ static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off, size_t *
     return 0;
 }
 
-/* The length of the whole records at the start of an encoded buffer of len bytes. */
-static size_t whole_prefix(const uint8_t *p, size_t len, uint64_t *spans, uint64_t *records)
+/* Whole records at the start of data[0, len), each checked against its checksum:
+ * their length, or where the first bad one starts (*bad set). */
+static size_t whole_records(const uint8_t *data, size_t len, uint64_t *spans,
+                            uint64_t *records, int *bad)
 {
     size_t at = 0;
+    *bad = 0;
     while (len - at >= REC_HDR) {
-        struct rec_hdr rh = rec_hdr_decode(p + at);
+        struct rec_hdr rh = rec_hdr_decode(data + at);
         if (rh.len > len - at - REC_HDR)
             break;
+        if (crc(crc(0, data + at, 16), data + at + REC_HDR, rh.len) != rh.crc) {
+            *bad = 1;
+            break;
+        }
         *spans += rh.spans;
         *records += 1;
         at += REC_HDR + rh.len;
@@ -856,8 +863,10 @@ static int write_held(struct spool *sp, struct job *j, const struct buf *held)
             /* Keep the whole records that reached the file (a full disk takes what
              * fits) and cut the rest; should the cut fail too, the reader still stops
              * at s->size and the next recovery cuts the rest. */
+            /* Written here, so their checksums hold. */
+            int torn;
             spans = records = 0;
-            end = at + whole_prefix(held->data + at, wrote, &spans, &records);
+            end = at + whole_records(held->data + at, wrote, &spans, &records, &torn);
             int cut = ftruncate(d->wfd, (off_t)(s->size + (end - at)));
             (void)cut;
             close_fd(&d->wfd);
@@ -931,28 +940,6 @@ static int open_read_fd(struct spool *sp, uint64_t seq)
     d->rfd = open(path, O_RDONLY | O_CLOEXEC);
     d->rfd_seq = seq;
     return d->rfd >= 0 ? 0 : -1;
-}
-
-/* Whole records at the start of data[0, len), each checked against its checksum:
- * their length, or where the first bad one starts (*bad set). */
-static size_t whole_records(const uint8_t *data, size_t len, uint64_t *spans,
-                            uint64_t *records, int *bad)
-{
-    size_t at = 0;
-    *bad = 0;
-    while (len - at >= REC_HDR) {
-        struct rec_hdr rh = rec_hdr_decode(data + at);
-        if (rh.len > len - at - REC_HDR)
-            break;
-        if (crc(crc(0, data + at, 16), data + at + REC_HDR, rh.len) != rh.crc) {
-            *bad = 1;
-            break;
-        }
-        *spans += rh.spans;
-        *records += 1;
-        at += REC_HDR + rh.len;
-    }
-    return at;
 }
 
 /* Reads whole records of one segment into a chunk: budget bytes' worth, or the first
